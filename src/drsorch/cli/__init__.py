@@ -1,0 +1,35 @@
+"""The ``drsorch`` command (design §6).
+
+One click group; each sub-module registers its commands on it, so the command line grows by
+adding a module. Exit codes: 0 COMPLETED / valid, 1 FAILED or CANCELLED, 2 bad input or a
+refused request, 3 the engine itself broke.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from drsorch import __version__
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+_COMMAND_MODULES = ("validate", "run", "history", "sim")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="drsorch")
+def main() -> None:
+    """Run disaster-recovery plans on AWS Elastic Disaster Recovery (simulated by default)."""
+
+
+for _name in _COMMAND_MODULES:
+    try:
+        importlib.import_module(f"drsorch.cli.{_name}")
+    except ModuleNotFoundError as exc:  # a command module not written yet
+        if exc.name != f"drsorch.cli.{_name}":
+            raise
