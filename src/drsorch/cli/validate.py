@@ -1,0 +1,66 @@
+"""``drsorch validate`` and ``drsorch schema``: check plan files, print the plan JSON Schema."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from drsorch.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from drsorch.errors import PlanError
+from drsorch.plan import DRS_MAX_SERVERS_PER_JOB, Plan, load_plan, plan_json_schema
+
+
+def summarize(plan: Plan) -> list[str]:
+    """A few lines a DR engineer reads to confirm the plan is what they meant."""
+    servers = plan.all_server_ids()
+    order = " -> ".join(
+        "{" + ", ".join(map(str, layer)) + "}" if len(layer) > 1 else str(layer[0])
+        for layer in plan.levels()
+    )
+    chain = plan.longest_chain()
+    lines = [
+        f"plan {plan.plan_id} ({plan.plan_name}): {plan.execution_type}, "
+        f"{len(plan.waves)} wave{'s' * (len(plan.waves) != 1)}, "
+        f"{len(servers)} server{'s' * (len(servers) != 1)}",
+        f"run order: {order}",
+        f"longest chain: {' -> '.join(map(str, chain))} ({len(chain)} waves)",
+    ]
+    for wave in plan.waves:
+        n = len(wave.server_ids)
+        if wave.execution_type == "PARALLEL" and n > DRS_MAX_SERVERS_PER_JOB:
+            lines.append(
+                f"wave {wave.wave_number} has {n} servers: it runs as {plan.job_count(wave)} "
+                f"DRS jobs of at most {DRS_MAX_SERVERS_PER_JOB}"
+            )
+    return lines
+
+
+@main.command("validate")
+@click.argument("plans", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.option("--quiet", "-q", is_flag=True, help="Print only problems.")
+def validate_cmd(plans: tuple[str, ...], quiet: bool) -> None:
+    """Check recovery plan files; exit 0 if all are valid, 2 with every problem otherwise."""
+    bad = 0
+    for path in plans:
+        try:
+            plan = load_plan(path)
+        except PlanError as exc:
+            bad += 1
+            click.echo(f"{exc}", err=True)
+            if exc.problems != [str(exc)]:
+                for problem in exc.problems:
+                    click.echo(f"  {problem}", err=True)
+            continue
+        if not quiet:
+            click.echo(f"{path}: valid")
+            for line in summarize(plan):
+                click.echo(f"  {line}")
+    sys.exit(EXIT_BAD_INPUT if bad else EXIT_OK)
+
+
+@main.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of a recovery plan (for editor autocompletion)."""
+    click.echo(json.dumps(plan_json_schema(), indent=2))

@@ -1,0 +1,236 @@
+"""The recovery-plan model (design §3): pydantic v2, PascalCase on the wire.
+
+Owns the *shape* of a plan — every field, its type, default and range — and the derived
+views the engine needs (effective dependencies, launch order, health-check settings).
+Rules that relate several fields (duplicates, cycles, permutations) live in
+:mod:`drsorch.plan.checks`, so that all of a file's problems are reported together.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_pascal
+
+SERVER_ID_RE = re.compile(r"^s-[0-9a-zA-Z]{17}$")
+PLAN_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+TOPIC_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):(\d{12}):[A-Za-z0-9_-]{1,256}(\.fifo)?$"
+)
+EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+WAVE_REF_RE = re.compile(r"^(?:[Ww]ave-?)?(\d+)$")
+
+MAX_WAIT_SECONDS = 86_400  # one day between waves is already absurd
+MAX_TIMEOUT_SECONDS = 7 * 86_400  # a week-long execution is a mistake
+MAX_WAVE_NUMBER = 10_000
+DRS_MAX_SERVERS_PER_JOB = 100
+
+
+def _matches(pattern: re.Pattern[str], what: str) -> Any:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _account_id(value: Any) -> Any:
+    # YAML reads an unquoted 111122223333 as an int; accept it when it is 12 digits.
+    if isinstance(value, int) and not isinstance(value, bool) and len(str(value)) == 12:
+        return str(value)
+    return value
+
+
+def _wave_ref(value: Any) -> Any:
+    """Normalize ``3``, ``"3"``, ``"Wave-3"`` to ``3``."""
+    if isinstance(value, str) and (m := WAVE_REF_RE.match(value.strip())):
+        return int(m.group(1))
+    if isinstance(value, str):
+        raise ValueError(f"{value!r} is not a wave reference (a WaveNumber or 'Wave-N')")
+    return value
+
+
+ServerId = Annotated[
+    str, _matches(SERVER_ID_RE, "a DRS source server id ('s-' followed by 17 letters or digits)")
+]
+AccountId = Annotated[
+    str, BeforeValidator(_account_id), _matches(ACCOUNT_ID_RE, "an AWS account id (12 digits)")
+]
+Region = Annotated[str, _matches(REGION_RE, "an AWS region name (like us-east-1)")]
+RoleArn = Annotated[
+    str, _matches(ROLE_ARN_RE, "an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+]
+TopicArn = Annotated[
+    str, _matches(TOPIC_ARN_RE, "an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)")
+]
+ExternalId = Annotated[
+    str, _matches(EXTERNAL_ID_RE, "a valid ExternalId (2-1224 of letters, digits, +=,.@:/-_)")
+]
+WaveRef = Annotated[int, BeforeValidator(_wave_ref), Field(ge=1, le=MAX_WAVE_NUMBER)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_pascal,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as it would be written in a file (PascalCase, unset optionals left out)."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+HealthRequirement = Literal["RUNNING", "STATUS_OK"]
+
+
+class HealthCheckSettings(_Model):
+    """Health-check fields as written; any may be left out to inherit (wave ← plan ← built-in)."""
+
+    enabled: bool | None = Field(None, description="false: a LAUNCHED server is COMPLETED at once")
+    poll_interval_seconds: int | None = Field(
+        None, ge=1, le=3600, description="seconds between polls"
+    )
+    max_polls: int | None = Field(None, ge=1, le=1000, description="polls before giving up")
+    require: HealthRequirement | None = Field(
+        None, description="RUNNING: instance running; STATUS_OK: also both status checks ok"
+    )
+
+
+class HealthCheck(_Model):
+    """Fully resolved health-check settings of one wave."""
+
+    enabled: bool = True
+    poll_interval_seconds: int = 30
+    max_polls: int = 10
+    require: HealthRequirement = "RUNNING"
+
+    def merged(self, override: HealthCheckSettings | None) -> HealthCheck:
+        if override is None:
+            return self
+        changes = {k: v for k, v in override.model_dump().items() if v is not None}
+        return self.model_copy(update=changes)
+
+
+class Defaults(_Model):
+    health_check: HealthCheckSettings | None = None
+
+
+class Target(_Model):
+    """Where to recover; omitted = the caller's own account and region."""
+
+    account_id: AccountId
+    region: Region | None = None
+    role_arn: RoleArn | None = Field(None, description="assumed when the account differs")
+    external_id: ExternalId | None = None
+
+
+class Notifications(_Model):
+    sns_topic_arn: TopicArn | None = None
+
+
+class Wave(_Model):
+    """One wave: a set of servers recovered together, after its dependencies."""
+
+    wave_number: int = Field(ge=1, le=MAX_WAVE_NUMBER)
+    wave_name: str | None = Field(None, max_length=256)
+    server_ids: list[ServerId] = Field(min_length=1, description="DRS source server ids")
+    execution_type: Literal["PARALLEL", "SEQUENTIAL"] = "PARALLEL"
+    execution_order: list[int] | None = Field(
+        None, description="SEQUENTIAL only: launch order as 1-based positions in ServerIds"
+    )
+    dependencies: list[WaveRef] | None = Field(
+        None, description="WaveNumbers this wave waits for; omitted = the previous wave"
+    )
+    wait_time_seconds: int = Field(0, ge=0, le=MAX_WAIT_SECONDS)
+    health_check: HealthCheckSettings | None = None
+    pause_before: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.wave_name or f"Wave {self.wave_number}"
+
+    def launch_order(self) -> list[str]:
+        """Server ids in the order they are launched (ExecutionOrder for SEQUENTIAL waves)."""
+        if self.execution_type == "SEQUENTIAL" and self.execution_order:
+            return [self.server_ids[i - 1] for i in self.execution_order]
+        return list(self.server_ids)
+
+
+class Plan(_Model):
+    """A recovery plan: a DAG of waves run as a DRILL or a RECOVERY."""
+
+    plan_id: Annotated[str, _matches(PLAN_ID_RE, "a plan id ([A-Za-z0-9_-], 1-64 characters)")]
+    plan_name: str = Field(min_length=1, max_length=256)
+    description: str | None = Field(None, max_length=4096)
+    execution_type: Literal["DRILL", "RECOVERY"] = "DRILL"
+    timeout_seconds: int = Field(14_400, ge=1, le=MAX_TIMEOUT_SECONDS)
+    target: Target | None = None
+    notifications: Notifications | None = None
+    defaults: Defaults | None = None
+    waves: list[Wave] = Field(min_length=1)
+
+    # -- derived views -------------------------------------------------------------------
+    def wave(self, number: int) -> Wave:
+        for w in self.waves:
+            if w.wave_number == number:
+                return w
+        raise KeyError(number)
+
+    def all_server_ids(self) -> list[str]:
+        return [sid for w in self.waves for sid in w.server_ids]
+
+    def dependencies_of(self, wave: Wave) -> list[int]:
+        """Explicit Dependencies, or the previous wave by WaveNumber when omitted."""
+        if wave.dependencies is not None:
+            return list(dict.fromkeys(wave.dependencies))
+        earlier = [w.wave_number for w in self.waves if w.wave_number < wave.wave_number]
+        return [max(earlier)] if earlier else []
+
+    def health_check_for(self, wave: Wave) -> HealthCheck:
+        base = HealthCheck().merged(self.defaults.health_check if self.defaults else None)
+        return base.merged(wave.health_check)
+
+    def levels(self) -> list[list[int]]:
+        """Waves grouped by the earliest step they can run in (a topological layering)."""
+        depth: dict[int, int] = {}
+        by_number = {w.wave_number: w for w in self.waves}
+
+        def level(n: int) -> int:
+            if n not in depth:
+                deps = self.dependencies_of(by_number[n])
+                depth[n] = 1 + max((level(d) for d in deps), default=-1)
+            return depth[n]
+
+        for n in sorted(by_number):
+            level(n)
+        out: list[list[int]] = [[] for _ in range(max(depth.values()) + 1)]
+        for n in sorted(depth):
+            out[depth[n]].append(n)
+        return out
+
+    def longest_chain(self) -> list[int]:
+        """The longest path of dependent waves, first wave first."""
+        by_number = {w.wave_number: w for w in self.waves}
+        best: dict[int, list[int]] = {}
+        for layer in self.levels():
+            for n in layer:
+                deps = self.dependencies_of(by_number[n])
+                prev = max((best[d] for d in deps), key=len, default=[])
+                best[n] = [*prev, n]
+        return max(best.values(), key=len)
+
+    def job_count(self, wave: Wave) -> int:
+        """DRS jobs a wave needs: one per server when SEQUENTIAL, chunks of 100 when PARALLEL."""
+        n = len(wave.server_ids)
+        if wave.execution_type == "SEQUENTIAL":
+            return n
+        return -(-n // DRS_MAX_SERVERS_PER_JOB)
