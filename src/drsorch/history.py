@@ -1,0 +1,235 @@
+"""The execution-history record (design §5, seed Req 5).
+
+This module owns the *shape* of what drsorch remembers about an execution: one
+:class:`ExecutionRecord` per execution, the same in every store (SQLite, DynamoDB) and in
+``--json`` output. It does no I/O; the stores in :mod:`drsorch.store` persist it and the
+runner fills it in.
+
+Field names are PascalCase, exactly as in §5. Every field is always present in the JSON:
+a field with no value yet is ``null``. The JSON key ``"WaveStatus"`` holds a list of
+:class:`WaveRecord` (the name ``WaveStatus`` itself is the wave lifecycle enum).
+
+Life of a record: :meth:`ExecutionRecord.start` creates it RUNNING (Req 5.1), the runner
+replaces wave entries as they change (Req 5.2), and :meth:`ExecutionRecord.finalize` gives
+it an EndTime, a Duration and a terminal Status (Req 5.3).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from drsorch.core.statuses import ExecutionStatus, ServerStatus, WaveStatus
+
+__all__ = [
+    "DURATION_TOLERANCE",
+    "ErrorEntry",
+    "ExecutionKind",
+    "ExecutionRecord",
+    "ServerResult",
+    "WaveRecord",
+    "json_schema",
+]
+
+#: A finalized record's Duration may differ from EndTime - StartTime by this much (seconds),
+#: because a store or a JSON round trip may not keep every bit of a float.
+DURATION_TOLERANCE = 1e-3
+
+ExecutionKind = Literal["DRILL", "RECOVERY"]
+
+#: Unix epoch seconds; never negative, never NaN or infinite.
+Epoch = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+ServerIdStr = Annotated[str, Field(pattern=r"^s-[0-9a-zA-Z]{17}$")]
+AccountIdStr = Annotated[str, Field(pattern=r"^[0-9]{12}$")]
+_UUID4 = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+
+
+class _Model(BaseModel):
+    # Unknown keys are refused so that a typo ("Waves" for "WaveStatus") cannot pass as a
+    # record; the serialization schema marks every field required because to_dict() always
+    # writes every field, null or not.
+    model_config = ConfigDict(
+        extra="forbid",
+        use_enum_values=False,
+        json_schema_serialization_defaults_required=True,
+        field_title_generator=lambda name, _info: name,
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: enums as their strings, every field present."""
+        return self.model_dump(mode="json")
+
+
+def _check_order(owner: str, times: Iterator[tuple[str, float | None]]) -> None:
+    """Raise ValueError unless the non-null times are in non-decreasing order."""
+    last_name, last = "", -math.inf
+    for name, value in times:
+        if value is None:
+            continue
+        if value < last:
+            raise ValueError(f"{owner}: {name} ({value}) is before {last_name} ({last})")
+        last_name, last = name, value
+
+
+class ErrorEntry(_Model):
+    """One failure of an execution: what went wrong, and where (Req 5.4)."""
+
+    Message: Annotated[str, Field(min_length=1)]
+    WaveNumber: Annotated[int, Field(ge=0)] | None = None
+    ServerId: ServerIdStr | None = None
+    JobId: str | None = None
+
+
+class ServerResult(_Model):
+    """What happened to one source server of a wave."""
+
+    ServerId: ServerIdStr
+    Status: ServerStatus
+    JobId: str | None = None
+    RecoveryInstanceId: str | None = None
+    Ec2InstanceId: str | None = None
+    StartTime: Epoch | None = None  # when its StartRecovery was sent
+    LaunchedTime: Epoch | None = None
+    HealthyTime: Epoch | None = None
+    EndTime: Epoch | None = None
+    Error: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _check_order(
+            f"server {self.ServerId}",
+            iter(
+                [
+                    ("StartTime", self.StartTime),
+                    ("LaunchedTime", self.LaunchedTime),
+                    ("HealthyTime", self.HealthyTime),
+                    ("EndTime", self.EndTime),
+                ]
+            ),
+        )
+        if self.Status is ServerStatus.FAILED and not self.Error:
+            raise ValueError(f"server {self.ServerId} is FAILED but has no Error message")
+        return self
+
+
+class WaveRecord(_Model):
+    """One wave of an execution and its servers' results (Req 5.2)."""
+
+    WaveNumber: Annotated[int, Field(ge=0)]
+    WaveName: str
+    Status: WaveStatus
+    StartTime: Epoch | None = None
+    EndTime: Epoch | None = None
+    ServerResults: list[ServerResult] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _check_order(
+            f"wave {self.WaveNumber}",
+            iter([("StartTime", self.StartTime), ("EndTime", self.EndTime)]),
+        )
+        return self
+
+
+class ExecutionRecord(_Model):
+    """The whole history of one execution (design §5)."""
+
+    ExecutionId: Annotated[str, Field(pattern=_UUID4, description="a uuid4, lowercase")]
+    PlanId: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    PlanName: str
+    ExecutionType: ExecutionKind
+    Status: ExecutionStatus
+    InitiatedBy: str
+    StartTime: Epoch
+    EndTime: Epoch | None = None
+    Duration: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    SourceAccountId: AccountIdStr
+    TargetAccountId: AccountIdStr
+    Region: Annotated[str, Field(min_length=1)]
+    ServerCount: Annotated[int, Field(ge=0)]
+    Errors: list[ErrorEntry] = Field(default_factory=list)
+    WaveStatus: list[WaveRecord] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.Status.terminal:
+            if self.EndTime is None or self.Duration is None:
+                raise ValueError(f"a {self.Status} execution needs an EndTime and a Duration")
+            if self.EndTime < self.StartTime:
+                raise ValueError("EndTime is before StartTime")
+            expected = self.EndTime - self.StartTime
+            if not math.isclose(self.Duration, expected, abs_tol=DURATION_TOLERANCE):
+                raise ValueError(
+                    f"Duration {self.Duration} is not EndTime - StartTime ({expected})"
+                )
+        elif self.EndTime is not None or self.Duration is not None:
+            raise ValueError(f"a {self.Status} execution has no EndTime or Duration yet")
+        numbers = [wave.WaveNumber for wave in self.WaveStatus]
+        if len(numbers) != len(set(numbers)):
+            raise ValueError(f"WaveStatus repeats a WaveNumber: {numbers}")
+        servers = [s.ServerId for wave in self.WaveStatus for s in wave.ServerResults]
+        if len(servers) != len(set(servers)):
+            raise ValueError("a server appears more than once in WaveStatus")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExecutionRecord:
+        """Parse and validate a record; raises ``pydantic.ValidationError`` if invalid."""
+        return cls.model_validate(data)
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        plan_id: str,
+        plan_name: str,
+        execution_type: ExecutionKind,
+        initiated_by: str,
+        start_time: float,
+        source_account_id: str,
+        target_account_id: str,
+        region: str,
+        server_count: int,
+        waves: list[WaveRecord] | None = None,
+        execution_id: str | None = None,
+    ) -> ExecutionRecord:
+        """A new RUNNING record with a fresh uuid4 ExecutionId (Req 5.1)."""
+        return cls(
+            ExecutionId=execution_id or str(uuid.uuid4()),
+            PlanId=plan_id,
+            PlanName=plan_name,
+            ExecutionType=execution_type,
+            Status=ExecutionStatus.RUNNING,
+            InitiatedBy=initiated_by,
+            StartTime=start_time,
+            SourceAccountId=source_account_id,
+            TargetAccountId=target_account_id,
+            Region=region,
+            ServerCount=server_count,
+            WaveStatus=waves or [],
+        )
+
+    def finalize(self, status: ExecutionStatus, end_time: float) -> ExecutionRecord:
+        """A validated copy ended at ``end_time`` with terminal ``status`` (Req 5.3)."""
+        if not status.terminal:
+            raise ValueError(f"cannot finalize an execution as {status}: not a terminal status")
+        data = self.to_dict()
+        data.update(Status=status.value, EndTime=end_time, Duration=end_time - self.StartTime)
+        return ExecutionRecord.from_dict(data)
+
+    def wave(self, wave_number: int) -> WaveRecord | None:
+        """The entry of wave ``wave_number``, or None."""
+        return next((w for w in self.WaveStatus if w.WaveNumber == wave_number), None)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a record as :meth:`ExecutionRecord.to_dict` writes it.
+
+    Every field is required; the ones that may have no value allow ``null``.
+    """
+    schema = ExecutionRecord.model_json_schema(mode="serialization")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
