@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_pascal
 
 SERVER_ID_RE = re.compile(r"^s-[0-9a-zA-Z]{17}$")
@@ -57,10 +64,24 @@ def _wave_ref(value: Any) -> Any:
 
 
 ServerId = Annotated[
-    str, _matches(SERVER_ID_RE, "a DRS source server id ('s-' followed by 17 letters or digits)")
+    str,
+    _matches(SERVER_ID_RE, "a DRS source server id ('s-' followed by 17 letters or digits)"),
+    WithJsonSchema({"type": "string", "pattern": SERVER_ID_RE.pattern}),
 ]
 AccountId = Annotated[
-    str, BeforeValidator(_account_id), _matches(ACCOUNT_ID_RE, "an AWS account id (12 digits)")
+    str,
+    BeforeValidator(_account_id),
+    _matches(ACCOUNT_ID_RE, "an AWS account id (12 digits)"),
+    # YAML reads an unquoted account id as a number, and the model accepts it: so must the
+    # schema, or a plan the loader accepts would be flagged by the editor.
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": ACCOUNT_ID_RE.pattern},
+                {"type": "integer", "minimum": 100_000_000_000, "maximum": 999_999_999_999},
+            ]
+        }
+    ),
 ]
 Region = Annotated[str, _matches(REGION_RE, "an AWS region name (like us-east-1)")]
 RoleArn = Annotated[
@@ -72,7 +93,20 @@ TopicArn = Annotated[
 ExternalId = Annotated[
     str, _matches(EXTERNAL_ID_RE, "a valid ExternalId (2-1224 of letters, digits, +=,.@:/-_)")
 ]
-WaveRef = Annotated[int, BeforeValidator(_wave_ref), Field(ge=1, le=MAX_WAVE_NUMBER)]
+WaveRef = Annotated[
+    int,
+    BeforeValidator(_wave_ref),
+    Field(ge=1, le=MAX_WAVE_NUMBER),
+    # The model accepts "Wave-3" as well as 3, so the schema must too.
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": MAX_WAVE_NUMBER},
+                {"type": "string", "pattern": WAVE_REF_RE.pattern},
+            ]
+        }
+    ),
+]
 
 
 class _Model(BaseModel):
