@@ -20,6 +20,9 @@ from drsorch.plan.model import Plan
 
 MAX_PLAN_BYTES = 5 * 1024 * 1024
 MAX_YAML_ALIASES = 100
+# Nodes the document would have with every alias expanded. The classic "billion laughs"
+# needs only 72 aliases, so counting aliases is not enough; a 5 MB plan has far fewer.
+MAX_YAML_EXPANDED_NODES = 1_000_000
 
 
 class _PlanYamlLoader(yaml.SafeLoader):
@@ -40,6 +43,15 @@ class _PlanYamlLoader(yaml.SafeLoader):
                 )
         return super().compose_node(parent, index)
 
+    def get_single_node(self) -> Any:
+        node = super().get_single_node()
+        if node is not None and _expanded_size(node) > MAX_YAML_EXPANDED_NODES:
+            raise yaml.YAMLError(
+                f"YAML aliases expand to more than {MAX_YAML_EXPANDED_NODES} values; "
+                "refusing a possible alias bomb"
+            )
+        return node
+
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen: set[Any] = set()
         for key_node, _ in node.value:
@@ -50,6 +62,30 @@ class _PlanYamlLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Node count of the tree with aliases expanded, computed on the shared graph (cheap)."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:  # a recursive alias: construction will refuse or loop; count once
+            return 1
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
 
 
 def read_document(path: str | Path) -> dict[str, Any]:
