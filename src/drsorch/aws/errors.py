@@ -124,9 +124,26 @@ def map_error(
     role_arn: str | None = None,
     server_ids: Sequence[str] = (),
 ) -> AwsError:
-    """The drsorch error for ``exc`` raised by a boto3 call of ``operation``."""
+    """The drsorch error for ``exc`` raised by a boto3 call of ``operation``.
+
+    The result's ``__cause__`` is ``exc`` already, so it keeps the botocore error even when
+    it is stored rather than raised (``RetriesExhaustedError.last_error``).
+    """
     if isinstance(exc, AwsError):
         return exc
+    mapped = _map(exc, operation, server_id, job_id, role_arn, server_ids)
+    mapped.__cause__ = exc
+    return mapped
+
+
+def _map(
+    exc: Exception,
+    operation: str,
+    server_id: str | None,
+    job_id: str | None,
+    role_arn: str | None,
+    server_ids: Sequence[str],
+) -> AwsError:
     where = describe_target(operation, server_id=server_id, job_id=job_id, server_ids=server_ids)
     kw: dict[str, Any] = {"operation": operation, "server_id": server_id, "job_id": job_id}
     if isinstance(exc, bce.ClientError):
@@ -175,6 +192,8 @@ def _map_client_error(
         return NotFoundError(text + _resource(response), **kw)
     if code in VALIDATION_CODES:
         return RequestInvalidError(text + _field_list(response), **kw)
+    if code in CREDENTIAL_CODES:  # before the 403 rule: a bad token is not an IAM denial
+        return CredentialsError(text, **kw)
     if code in ACCESS_CODES or status == 403:
         role = f" (role {role_arn})" if role_arn else ""
         return AccessDeniedError(f"{where}{role}: {detail}", **kw)
@@ -183,8 +202,6 @@ def _map_client_error(
     if code == "ServiceQuotaExceededException" or status == 402:
         quota = response.get("quotaCode")
         return QuotaExceededError(text + (f" (quota {quota})" if quota else ""), **kw)
-    if code in CREDENTIAL_CODES:
-        return CredentialsError(text, **kw)
     if code in SERVICE_CODES or status >= 500:
         return ServiceError(text, retry_after=_retry_after(response), **kw)
     if status == 404 and not code:
