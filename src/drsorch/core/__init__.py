@@ -1,1 +1,11 @@
-"""drsorch.core"""
+"""The pure engine core (design invariant 2).
+
+``decide(state, event, now) -> (state, commands)``: no boto3, no I/O, no clock. The state
+is plain JSON (:mod:`.state`), the vocabulary is :mod:`.messages`, the rules are
+:mod:`.scheduler` (events) and :mod:`.progress` (time).
+"""
+
+from drsorch.core.scheduler import advance, decide
+from drsorch.core.state import State, new_execution, to_record
+
+__all__ = ["State", "advance", "decide", "new_execution", "to_record"]

@@ -1,0 +1,93 @@
+"""Small state-changing helpers shared by the event handlers and the progress rules.
+
+Every change that a history record would show goes through here, so ``revision`` always
+moves when the record changes (the runner persists on a new revision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from drsorch.core.state import State
+from drsorch.core.statuses import ServerStatus as SS
+from drsorch.core.statuses import WaveStatus as WS
+
+DEAD_DEP = frozenset({WS.FAILED, WS.SKIPPED, WS.CANCELLED})
+
+
+def touch(state: State) -> None:
+    state["revision"] += 1
+
+
+def error(
+    state: State,
+    message: str,
+    wave: int | None = None,
+    server: str | None = None,
+    job: str | None = None,
+) -> None:
+    state["errors"].append(
+        {"Message": message, "WaveNumber": wave, "ServerId": server, "JobId": job}
+    )
+    touch(state)
+
+
+def notice(state: State, text: str) -> None:
+    if text not in state["notices"]:
+        state["notices"].append(text)
+        touch(state)
+
+
+def wave_by_number(state: State, number: int) -> dict[str, Any]:
+    index = state.get("_wave_index")
+    if index is None or len(index) != len(state["waves"]):
+        index = {w["number"]: i for i, w in enumerate(state["waves"])}
+    return state["waves"][index[number]]  # type: ignore[no-any-return]
+
+
+def ids_in(state: State, status: SS) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Servers of RUNNING waves with this status (the only ones that can be in flight)."""
+    servers = state["servers"]
+    for w in state["waves"]:
+        if w["status"] != WS.RUNNING:
+            continue
+        for sid in w["order"]:
+            if servers[sid]["status"] == status:
+                yield sid, servers[sid]
+
+
+def end_server(
+    state: State,
+    sid: str,
+    status: SS,
+    now: float,
+    message: str | None = None,
+    record_error: bool = True,
+) -> None:
+    s = state["servers"][sid]
+    s["status"] = status.value
+    s["end_time"] = now
+    s["next_poll_at"] = None
+    if message is not None:
+        s["error"] = message
+        if record_error:
+            job = s["job_id"]
+            where = f"{sid} (job {job})" if job else sid
+            error(state, f"{where}: {message}", s["wave"], sid, job)
+    touch(state)
+
+
+def fail_server(state: State, sid: str, now: float, message: str) -> None:
+    end_server(state, sid, SS.FAILED, now, message)
+
+
+def end_wave_unstarted(state: State, w: dict[str, Any], status: WS, now: float) -> None:
+    """End a wave that never launched anything: it and all its servers get ``status``."""
+    server_status = SS.SKIPPED if status == WS.SKIPPED else SS.CANCELLED
+    for sid in w["order"]:
+        s = state["servers"][sid]
+        if not SS(s["status"]).terminal:
+            s.update(status=server_status.value, end_time=None)
+    w.update(status=status.value, end_time=now)
+    touch(state)

@@ -1,0 +1,304 @@
+"""Moving an execution forward in time: what ``now`` allows after an event was applied.
+
+Owned here: sequential waves, wave completion, readiness and transitive SKIPPED, starting
+waves (PauseBefore), dispatching launches within DRS quotas, job and health polls, the
+execution timeout, completion, and when to wake up next. Pure, like the rest of the core.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drsorch.core import messages as m
+from drsorch.core.mutate import (
+    DEAD_DEP,
+    end_server,
+    end_wave_unstarted,
+    error,
+    fail_server,
+    ids_in,
+    touch,
+    wave_by_number,
+)
+from drsorch.core.state import State
+from drsorch.core.statuses import ExecutionStatus as ES
+from drsorch.core.statuses import ServerStatus as SS
+from drsorch.core.statuses import WaveStatus as WS
+
+
+def progress(state: State, now: float, cmds: list[m.Message]) -> None:
+    if now >= state["deadline"]:
+        abort(
+            state,
+            now,
+            f"execution timed out after {state['timeout_seconds']} s "
+            "(TimeoutSeconds); nothing new was launched",
+        )
+        return
+    if state["phase"] != "RUNNING":
+        return
+    _sequential(state, now)
+    _complete_waves(state, now)
+    _readiness(state, now)
+    _start_waves(state, now, cmds)
+    _dispatch(state, now, cmds)
+    _poll_jobs(state, now, cmds)
+    _poll_health(state, now, cmds)
+    _finish_if_done(state, now)
+
+
+def _running(state: State) -> list[dict[str, Any]]:
+    return [w for w in state["waves"] if w["status"] == WS.RUNNING]
+
+
+def _sequential(state: State, now: float) -> None:
+    for w in _running(state):
+        if w["type"] != "SEQUENTIAL":
+            continue
+        order, servers = w["order"], state["servers"]
+        current = servers[order[w["next_index"] - 1]] if w["next_index"] else None
+        if current is None or not SS(current["status"]).terminal:
+            continue
+        if current["status"] == SS.COMPLETED and w["next_index"] < len(order):
+            _enqueue(state, w, [order[w["next_index"]]])
+            w["next_index"] += 1
+        elif current["status"] != SS.COMPLETED:
+            for sid in order[w["next_index"] :]:
+                if servers[sid]["status"] == SS.PENDING:
+                    end_server(
+                        state,
+                        sid,
+                        SS.SKIPPED,
+                        now,
+                        f"not launched: {order[w['next_index'] - 1]} before it in the "
+                        "SEQUENTIAL order did not complete",
+                        record_error=False,
+                    )
+
+
+def _complete_waves(state: State, now: float) -> None:
+    for w in _running(state):
+        statuses = [state["servers"][sid]["status"] for sid in w["order"]]
+        if not all(SS(s).terminal for s in statuses):
+            continue
+        if all(s == SS.COMPLETED for s in statuses):
+            w["status"] = WS.COMPLETED.value
+        elif SS.FAILED in statuses or not any(s == SS.CANCELLED for s in statuses):
+            w["status"] = WS.FAILED.value
+        else:
+            w["status"] = WS.CANCELLED.value
+        w["end_time"] = now
+        touch(state)
+
+
+def _readiness(state: State, now: float) -> None:
+    changed = True
+    while changed:  # a skipped wave can skip its dependents in turn
+        changed = False
+        for w in state["waves"]:
+            if w["status"] != WS.PENDING:
+                continue
+            deps = [wave_by_number(state, d) for d in w["deps"]]
+            dead = [d for d in deps if d["status"] in DEAD_DEP]
+            if dead:
+                d = dead[0]
+                error(
+                    state,
+                    f"wave {w['number']} skipped: it depends on wave {d['number']}, "
+                    f"which ended {d['status']}",
+                    w["number"],
+                )
+                end_wave_unstarted(state, w, WS.SKIPPED, now)
+                changed = True
+            elif all(d["status"] == WS.COMPLETED for d in deps):
+                w["status"] = WS.WAITING.value
+                w["ready_at"] = max((d["end_time"] + d["wait"] for d in deps), default=now)
+                touch(state)
+
+
+def _start_waves(state: State, now: float, cmds: list[m.Message]) -> None:
+    for w in state["waves"]:
+        if w["status"] == WS.WAITING and w["ready_at"] <= now:
+            if w["pause_before"] and not w["approved"]:
+                w["status"] = WS.PAUSED.value
+                touch(state)
+                cmds.append(m.AwaitApproval(w["number"]))
+                continue
+        elif not (w["status"] == WS.PAUSED and w["approved"]):
+            continue
+        w.update(status=WS.RUNNING.value, start_time=now)
+        touch(state)
+        if w["type"] == "SEQUENTIAL":
+            _enqueue(state, w, w["order"][:1])
+            w["next_index"] = 1
+        else:
+            size = int(state["config"]["max_servers_per_job"])
+            for i in range(0, len(w["order"]), size):
+                _enqueue(state, w, w["order"][i : i + size])
+    paused = any(w["status"] == WS.PAUSED for w in state["waves"])
+    state["status"] = (ES.PAUSED if paused else ES.RUNNING).value
+
+
+def _enqueue(state: State, w: dict[str, Any], servers: list[str]) -> None:
+    state["seq"] += 1
+    token = f"{state['execution_id']}:{state['seq']}"
+    state["launches"][token] = {
+        "wave": w["number"],
+        "servers": servers,
+        "job_id": None,
+        "status": "QUEUED",
+        "not_before": None,
+        "requeues": 0,
+        "sent_at": None,
+    }
+
+
+def _dispatch(state: State, now: float, cmds: list[m.Message]) -> None:
+    """Send queued launches, oldest first, while DRS's job quotas allow."""
+    cfg = state["config"]
+    active = [x for x in state["launches"].values() if x["status"] in ("SENT", "ACTIVE")]
+    jobs, servers = len(active), sum(len(x["servers"]) for x in active)
+    for token, launch in state["launches"].items():
+        if launch["status"] != "QUEUED" or (launch["not_before"] or now) > now:
+            continue
+        n = len(launch["servers"])
+        if jobs + 1 > cfg["max_jobs"] or servers + n > cfg["max_servers_in_jobs"]:
+            break  # first in, first out: later launches wait behind this one
+        jobs, servers = jobs + 1, servers + n
+        launch.update(status="SENT", sent_at=now)
+        for sid in launch["servers"]:
+            state["servers"][sid].update(status=SS.LAUNCHING.value, start_time=now, token=token)
+        touch(state)
+        cmds.append(
+            m.StartRecovery(
+                token=token,
+                wave=launch["wave"],
+                server_ids=list(launch["servers"]),
+                is_drill=state["is_drill"],
+                tags={
+                    "drsorch:execution-id": state["execution_id"],
+                    "drsorch:plan-id": state["plan_id"],
+                    "drsorch:wave": str(launch["wave"]),
+                    "drsorch:token": token,
+                },
+            )
+        )
+
+
+def _poll_jobs(state: State, now: float, cmds: list[m.Message]) -> None:
+    active = sorted(x["job_id"] for x in state["launches"].values() if x["status"] == "ACTIVE")
+    if not active:
+        state["next_job_poll"] = None
+        return
+    if state["next_job_poll"] is not None and state["next_job_poll"] <= now:
+        state["next_job_poll"] = now + state["config"]["job_poll_seconds"]
+        cmds.append(m.PollJobs(active))
+
+
+def _poll_health(state: State, now: float, cmds: list[m.Message]) -> None:
+    resolve: list[str] = list(dict.fromkeys(state.pop("resolve_queue", [])))
+    check: list[str] = []
+    for sid, s in ids_in(state, SS.HEALTH_CHECK):
+        if s["next_poll_at"] is None or s["next_poll_at"] > now:
+            continue
+        health = wave_by_number(state, s["wave"])["health"]
+        s["next_poll_at"] = now + health["interval"]
+        if s["ec2_instance_id"]:
+            check.append(s["ec2_instance_id"])
+            continue
+        # No EC2 id yet: this poll is spent looking the recovery instance up again.
+        s["polls"] += 1
+        s["last_seen"] = {
+            "state": "unknown (recovery instance not found yet)",
+            "instance_status": None,
+            "system_status": None,
+        }
+        if s["recovery_instance_id"]:
+            resolve.append(s["recovery_instance_id"])
+        if s["polls"] >= health["max_polls"]:
+            fail_server(
+                state,
+                sid,
+                now,
+                f"no EC2 instance found for recovery instance "
+                f"{s['recovery_instance_id']} after {s['polls']} polls",
+            )
+    if resolve:
+        cmds.append(m.ResolveInstances(sorted(set(resolve))))
+    if check:
+        cmds.append(m.CheckHealth(sorted(set(check))))
+
+
+def _finish_if_done(state: State, now: float) -> None:
+    if not all(WS(w["status"]).terminal for w in state["waves"]):
+        return
+    if any(x["status"] in ("SENT", "ACTIVE") for x in state["launches"].values()):
+        return
+    if state["cancel_requested"]:
+        status = ES.CANCELLED
+    elif all(w["status"] == WS.COMPLETED for w in state["waves"]):
+        status = ES.COMPLETED
+    else:
+        status = ES.FAILED
+    _finalize(state, now, status)
+
+
+def _finalize(state: State, now: float, status: ES) -> None:
+    state.update(status=status.value, end_time=now, phase="DONE")
+    touch(state)
+
+
+def finish_early(state: State, now: float, message: str | None, status: ES = ES.FAILED) -> None:
+    """End before anything was launched (preflight failure, cancel during preflight)."""
+    if message:
+        error(state, message)
+    for w in state["waves"]:
+        end_wave_unstarted(state, w, WS.CANCELLED, now)
+    _finalize(state, now, status)
+
+
+def abort(state: State, now: float, message: str) -> None:
+    """End FAILED now (timeout, an API that keeps failing); record what was in flight."""
+    error(state, message)
+    for w in state["waves"]:
+        if w["status"] != WS.RUNNING:
+            if not WS(w["status"]).terminal:
+                end_wave_unstarted(state, w, WS.CANCELLED, now)
+            continue
+        for sid in w["order"]:
+            s = state["servers"][sid]
+            if s["status"] == SS.PENDING:
+                end_server(state, sid, SS.CANCELLED, now, record_error=False)
+            elif s["status"] == SS.LAUNCHING:
+                job = s["job_id"] or "not known"
+                fail_server(
+                    state,
+                    sid,
+                    now,
+                    f"execution ended while launching; DRS job {job} may still launch it",
+                )
+            elif s["status"] in (SS.LAUNCHED, SS.HEALTH_CHECK):
+                fail_server(state, sid, now, "execution ended before the health check passed")
+        w.update(status=WS.FAILED.value, end_time=now)
+    for launch in state["launches"].values():
+        launch["status"] = "DONE"
+    _finalize(state, now, ES.FAILED)
+
+
+def next_wake(state: State, now: float) -> float:
+    """The earliest time anything is due; at the latest, the execution deadline."""
+    times = [state["deadline"]]
+    times += [w["ready_at"] for w in state["waves"] if w["status"] == WS.WAITING]
+    if state["next_job_poll"] is not None:
+        times.append(state["next_job_poll"])
+    times += [
+        s["next_poll_at"]
+        for _, s in ids_in(state, SS.HEALTH_CHECK)
+        if s["next_poll_at"] is not None
+    ]
+    times += [
+        x["not_before"]
+        for x in state["launches"].values()
+        if x["status"] == "QUEUED" and x["not_before"] is not None
+    ]
+    return float(max(now, min(times)))
