@@ -25,7 +25,8 @@ def summarize(plan: Plan) -> list[str]:
         f"{len(plan.waves)} wave{'s' * (len(plan.waves) != 1)}, "
         f"{len(servers)} server{'s' * (len(servers) != 1)}",
         f"run order: {order}",
-        f"longest chain: {' -> '.join(map(str, chain))} ({len(chain)} waves)",
+        f"longest chain: {' -> '.join(map(str, chain))} "
+        f"({len(chain)} wave{'s' * (len(chain) != 1)})",
     ]
     for wave in plan.waves:
         n = len(wave.server_ids)
