@@ -1,0 +1,92 @@
+"""``drsorch history`` and ``drsorch show``: reading the execution history (design §5, §6).
+
+Both open the store named by ``--store``, else ``$DRSORCH_STORE``, else the default SQLite
+file, and close it before they return. ``--json`` prints records exactly as stored (design
+§5) and nothing else on stdout; messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import click
+
+from drsorch.cli import EXIT_BAD_INPUT, main
+from drsorch.cli.render import (
+    echo_json,
+    exits_on_errors,
+    make_console,
+    render_history,
+    render_record,
+)
+from drsorch.core.statuses import ExecutionStatus
+from drsorch.store import DEFAULT_LIMIT, ENV_VAR, open_store
+
+_STORE_HELP = (
+    f"Where the history is: sqlite:///path.db or a file path (default: ${ENV_VAR}, "
+    "else a SQLite file in your data directory)."
+)
+
+
+_STATUSES = ", ".join(s.value for s in ExecutionStatus)
+
+
+def _check_status(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return ExecutionStatus(value.upper()).value
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a status; use one of {_STATUSES}") from None
+
+
+@main.command("history")
+@click.option("--plan", "plan_id", metavar="ID", help="Only executions of this plan.")
+@click.option(
+    "--status",
+    metavar="STATUS",
+    callback=lambda _ctx, _param, value: _check_status(value),
+    help=f"Only executions with this status: {_STATUSES}.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=DEFAULT_LIMIT,
+    show_default=True,
+    help="At most this many executions, newest first.",
+)
+@click.option("--store", "store_url", metavar="URL", help=_STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of records.")
+@exits_on_errors
+def history(
+    plan_id: str | None, status: str | None, limit: int, store_url: str | None, as_json: bool
+) -> None:
+    """List recent executions, newest first."""
+    store = open_store(store_url)
+    try:
+        records = store.query(plan_id=plan_id, status=status, limit=limit)
+    finally:
+        store.close()
+    if as_json:
+        echo_json([record.to_dict() for record in records])
+    else:
+        render_history(records, make_console())
+
+
+@main.command("show")
+@click.argument("execution_id")
+@click.option("--store", "store_url", metavar="URL", help=_STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON, nothing else.")
+@exits_on_errors
+def show(execution_id: str, store_url: str | None, as_json: bool) -> None:
+    """Show one execution: its waves, servers, times and errors."""
+    store = open_store(store_url)
+    try:
+        record = store.get(execution_id.strip().lower())
+    finally:
+        store.close()
+    if record is None:
+        click.echo(f"error: no execution {execution_id} in the history store", err=True)
+        raise SystemExit(EXIT_BAD_INPUT)
+    if as_json:
+        echo_json(record.to_dict())
+    else:
+        render_record(record, make_console())
