@@ -331,15 +331,23 @@ class Wire:
         client.meta.events.register("before-send", self._on_send)
         return client
 
-    def clients(self) -> tuple[Any, Any]:
-        session = boto3.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            aws_session_token="testing",
-            region_name="us-east-1",
-        )
-        drs, ec2 = make_clients(session)
-        return self.attach(drs), self.attach(ec2)
+    def clients(self, *, fresh: bool = False) -> tuple[Any, Any]:
+        """``(drs, ec2)`` boto3 clients answered by this wire.
+
+        Building a client costs ~0.2 s, so by default one pair per process is shared and
+        routed to the wire that asked last; ``fresh=True`` builds a private pair.
+        """
+        if fresh:
+            drs, ec2 = make_clients(test_session())
+            return self.attach(drs), self.attach(ec2)
+        global _SHARED
+        if _SHARED is None:
+            drs, ec2 = make_clients(test_session())
+            for client in (drs, ec2):
+                client.meta.events.register("before-send", _route)
+            _SHARED = (drs, ec2)
+        _CURRENT[:] = [self]
+        return _SHARED
 
     def _on_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse:
         _, service, operation = event_name.split(".", 2)
@@ -375,3 +383,21 @@ class Wire:
         if fault is not None and fault.kind == "lost":
             raise ReadTimeoutError(endpoint_url=request.url)
         return AWSResponse(request.url, reply.status, reply.headers, _Raw(reply.body))
+
+
+_SHARED: tuple[Any, Any] | None = None
+_CURRENT: list[Wire] = []
+
+
+def _route(**kwargs: Any) -> AWSResponse:
+    return _CURRENT[-1]._on_send(**kwargs)
+
+
+def test_session() -> boto3.Session:
+    """A session with fake credentials: nothing here can sign a request AWS would accept."""
+    return boto3.Session(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        aws_session_token="testing",
+        region_name="us-east-1",
+    )
