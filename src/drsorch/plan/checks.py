@@ -58,7 +58,7 @@ def _duplicate_waves(waves: list[tuple[int, dict[str, Any]]]) -> Iterator[str]:
 
 
 def _duplicate_servers(waves: list[tuple[int, dict[str, Any]]]) -> Iterator[str]:
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[int, str]] = {}  # server id -> (wave index, "wave N")
     for i, w in waves:
         ids = w.get("ServerIds")
         if not isinstance(ids, list):
@@ -68,10 +68,12 @@ def _duplicate_servers(waves: list[tuple[int, dict[str, Any]]]) -> Iterator[str]
             if not isinstance(sid, str):
                 continue
             if sid in seen:
-                where = "earlier in this wave" if seen[sid] == label else f"in {seen[sid]}"
+                # Compare positions, not labels: two waves may (wrongly) share a WaveNumber.
+                first, where = seen[sid]
+                where = "earlier in this wave" if first == i else f"in {where}"
                 yield f"Waves[{i}].ServerIds[{j}]: {sid} is already {where}"
             else:
-                seen[sid] = label
+                seen[sid] = (i, label)
 
 
 def _orders(waves: list[tuple[int, dict[str, Any]]]) -> Iterator[str]:
