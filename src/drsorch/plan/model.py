@@ -48,8 +48,9 @@ def _matches(pattern: re.Pattern[str], what: str) -> Any:
 
 
 def _account_id(value: Any) -> Any:
-    # YAML reads an unquoted 111122223333 as an int; accept it when it is 12 digits.
-    if isinstance(value, int) and not isinstance(value, bool) and len(str(value)) == 12:
+    # YAML reads an unquoted 111122223333 as an int; accept it when it is 12 digits, and
+    # let the pattern name any other number ("'12345' is not an AWS account id").
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
 
