@@ -338,11 +338,11 @@ class Wire:
         routed to the wire that asked last; ``fresh=True`` builds a private pair.
         """
         if fresh:
-            drs, ec2 = make_clients(test_session())
+            drs, ec2 = make_clients(fake_session())
             return self.attach(drs), self.attach(ec2)
         global _SHARED
         if _SHARED is None:
-            drs, ec2 = make_clients(test_session())
+            drs, ec2 = make_clients(fake_session())
             for client in (drs, ec2):
                 client.meta.events.register("before-send", _route)
             _SHARED = (drs, ec2)
@@ -393,7 +393,7 @@ def _route(**kwargs: Any) -> AWSResponse:
     return _CURRENT[-1]._on_send(**kwargs)
 
 
-def test_session() -> boto3.Session:
+def fake_session() -> boto3.Session:
     """A session with fake credentials: nothing here can sign a request AWS would accept."""
     return boto3.Session(
         aws_access_key_id="testing",
