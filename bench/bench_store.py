@@ -1,0 +1,85 @@
+"""Benchmark of the SQLite history store (seed Req 7.5: a history query under 200 ms).
+
+Seeds N execution records (default 1000, over 10 plans) into a fresh SQLite file, then
+times the queries ``drsorch history`` makes: the 20 newest of one plan, the 20 newest
+overall, the 20 newest FAILED, and a single ``get``. Prints a table and exits non-zero if
+the median plan query misses the target.
+
+    .venv/bin/python bench/bench_store.py [--records 1000] [--repeat 200] [--keep PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.utils
+
+from tests.utils.history import make_records
+
+from drsorch.store import SqliteStore
+
+TARGET_MS = 200.0
+
+
+def timed(repeat: int, operation: Callable[[], object]) -> list[float]:
+    """Milliseconds of each of ``repeat`` runs."""
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        operation()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--keep", type=Path, help="write the database here and keep it")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.keep or Path(tmp) / "history.db"
+        records = make_records(args.records, seed=7, plans=10)
+        store = SqliteStore(path)
+        start = time.perf_counter()
+        for record in records:
+            store.put(record)  # one transaction per record, as the runner writes
+        seed_s = time.perf_counter() - start
+        size_kib = path.stat().st_size / 1024
+        print(
+            f"seeded {len(records)} records in {seed_s:.2f} s "
+            f"({seed_s / len(records) * 1000:.2f} ms per put); file {size_kib:.0f} KiB (+WAL)"
+        )
+
+        one = records[len(records) // 2]
+        cases: dict[str, Callable[[], object]] = {
+            "query(plan_id=..., limit=20)": lambda: store.query(plan_id=one.PlanId, limit=20),
+            "query(limit=20)": lambda: store.query(limit=20),
+            "query(status='FAILED', limit=20)": lambda: store.query(status="FAILED", limit=20),
+            "get(execution_id)": lambda: store.get(one.ExecutionId),
+        }
+        assert len(store.query(plan_id=one.PlanId, limit=20)) == 20
+        print(f"{'operation':36} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}  (n={args.repeat})")
+        medians = {}
+        for name, operation in cases.items():
+            samples = sorted(timed(args.repeat, operation))
+            medians[name] = statistics.median(samples)
+            p95 = samples[int(len(samples) * 0.95) - 1]
+            print(f"{name:36} {medians[name]:10.3f} {p95:8.3f} {samples[-1]:8.3f}")
+        store.close()
+
+    plan_ms = medians["query(plan_id=..., limit=20)"]
+    verdict = "meets" if plan_ms < TARGET_MS else "MISSES"
+    print(f"plan query median {plan_ms:.3f} ms {verdict} the {TARGET_MS:.0f} ms target (Req 7.5)")
+    return 0 if plan_ms < TARGET_MS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
