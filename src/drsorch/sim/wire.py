@@ -1,0 +1,337 @@
+"""The simulator's wire: AWS protocols in, model calls, AWS protocols out (issue 3, point 5).
+
+:func:`dispatch` takes one HTTP request as a client sends it — DRS rest-json
+(``POST /<Operation>``, a JSON body) or EC2 query (``POST /`` with ``Action=...``) — and
+returns the HTTP response DRS or EC2 would send, or :class:`Dropped` when a scripted fault
+drops the connection. Both ways in share it:
+
+- in-process, :func:`attach` registers a botocore ``before-send`` handler on a boto3
+  session or client, so requests are signed and serialized and responses parsed by botocore
+  itself, with no socket; a dropped connection raises botocore's own connection errors;
+- over HTTP, :mod:`drsorch.sim.server` hands each request to :func:`dispatch`.
+
+Order of work for a call: bring the model up to ``clock.now()``; decode; request faults of
+phase ``before``; validation against botocore's model; the handler; faults of phase
+``after`` (the call took effect but its answer is lost); record the call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+from xml.sax.saxutils import escape
+
+from drsorch.sim import drs_api, ec2_api
+from drsorch.sim.errors import SimApiError, validation_error
+from drsorch.sim.faults import Fault, FaultKind
+from drsorch.sim.recorder import Outcome, RecordedCall
+from drsorch.sim.shapes import check, decode_query, encode_xml, service_model
+
+if TYPE_CHECKING:
+    from drsorch.sim.model import RegionModel
+    from drsorch.sim.region import SimRegion
+
+
+@dataclass(frozen=True, slots=True)
+class WireResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """No response: the connection is dropped (``connection_reset``/``read_timeout``)."""
+
+    kind: str
+
+
+WireResult = WireResponse | Dropped
+
+
+def detect_service(path: str, body: bytes) -> str:
+    """DRS puts the operation in the path; EC2 posts ``Action=`` to ``/``."""
+    if path.rstrip("/") == "" and (body.startswith(b"Action=") or b"&Action=" in body):
+        return "ec2"
+    return "drs"
+
+
+def dispatch(
+    region: SimRegion, method: str, path: str, headers: dict[str, str], body: bytes
+) -> WireResult:
+    """Answer one HTTP request the way DRS or EC2 would."""
+    service = detect_service(path, body)
+    with region.lock:
+        now = region.clock.now()
+        region.model.advance(now)
+        call = _Call(region, service, now)
+        if service == "ec2":
+            return call.ec2(body)
+        return call.drs(method, path, body)
+
+
+class _Call:
+    """One request in flight: decoding, faults, validation, handler, recording."""
+
+    def __init__(self, region: SimRegion, service: str, now: float) -> None:
+        self.region = region
+        self.service = service
+        self.now = now
+        self.operation = "?"
+        self.params: dict[str, Any] = {}
+        self.request_id = region.next_request_id()
+
+    def record(
+        self, result: WireResult, *, error: str | None, fault: Fault | None, done: bool
+    ) -> None:
+        outcome: Outcome = "fault" if fault is not None else ("error" if error else "ok")
+        self.region.recorder.record(
+            RecordedCall(
+                time=self.now,
+                service=self.service,
+                operation=self.operation,
+                params=self.params,
+                outcome=outcome,
+                error_code=error,
+                http_status=result.status if isinstance(result, WireResponse) else None,
+                fault=fault.kind.value if fault is not None else None,
+                processed=done,
+            )
+        )
+
+    def run(
+        self,
+        handler: Callable[[RegionModel, dict[str, Any]], dict[str, Any]],
+        encode: Callable[[dict[str, Any]], WireResponse],
+        error: Callable[[SimApiError], WireResponse],
+    ) -> WireResult:
+        """Faults, validation and the handler, shared by both protocols."""
+        faults = self.region.faults
+        fault = faults.for_request(self.service, self.operation, self.params, self.now, "before")
+        if fault is not None:
+            result, code = self.fault_result(fault, error)
+            self.record(result, error=code, fault=fault, done=False)
+            return result
+        try:
+            result = encode(handler(self.region.model, self.params))
+        except SimApiError as exc:
+            result = error(exc)
+            self.record(result, error=exc.code, fault=None, done=True)
+            return result
+        fault = faults.for_request(self.service, self.operation, self.params, self.now, "after")
+        if fault is not None:
+            result, code = self.fault_result(fault, error)
+            self.record(result, error=code, fault=fault, done=True)
+            return result
+        self.record(result, error=None, fault=None, done=True)
+        return result
+
+    def fault_result(
+        self, fault: Fault, error: Callable[[SimApiError], WireResponse]
+    ) -> tuple[WireResult, str | None]:
+        if fault.kind in (FaultKind.CONNECTION_RESET, FaultKind.READ_TIMEOUT):
+            return Dropped(fault.kind.value), None
+        exc = fault_error(self.service, fault)
+        return error(exc), exc.code
+
+    # --- DRS: rest-json -----------------------------------------------------------------
+
+    def drs(self, method: str, path: str, body: bytes) -> WireResult:
+        self.operation = path.strip("/").split("/")[0] or "?"
+        handler = drs_api.HANDLERS.get(self.operation)
+        if method != "POST" or handler is None:
+            exc = SimApiError(
+                "UnknownOperationException", f"Unknown operation {method} {path}", 404
+            )
+            result = self.drs_error(exc)
+            self.record(result, error=exc.code, fault=None, done=False)
+            return result
+        op = service_model("drs").operation_model(self.operation)
+        status = int(op.http.get("responseCode", 200))
+        try:
+            decoded = json.loads(body or b"{}")
+            if not isinstance(decoded, dict):
+                raise ValueError("not an object")
+            self.params = decoded
+        except ValueError:
+            exc = validation_error("Could not parse the request body", reason="cannotParse")
+            result = self.drs_error(exc)
+            self.record(result, error=exc.code, fault=None, done=False)
+            return result
+
+        def validated(model: RegionModel, params: dict[str, Any]) -> dict[str, Any]:
+            problems = check(op.input_shape, params)
+            if problems:
+                first = problems[0]
+                raise validation_error(
+                    f"Invalid request: {first['name']} {first['message']}", fields=problems
+                )
+            return handler(model, params)
+
+        def encode(payload: dict[str, Any]) -> WireResponse:
+            headers = self.headers("application/json")
+            return WireResponse(status, headers, json.dumps(payload).encode())
+
+        return self.run(validated, encode, self.drs_error)
+
+    def headers(self, content_type: str) -> dict[str, str]:
+        return {"Content-Type": content_type, "x-amzn-RequestId": self.request_id}
+
+    def drs_error(self, exc: SimApiError) -> WireResponse:
+        headers = self.headers("application/json")
+        headers["x-amzn-ErrorType"] = exc.code
+        headers.update(exc.headers)
+        payload = {"message": exc.message, **exc.fields}
+        return WireResponse(exc.status, headers, json.dumps(payload).encode())
+
+    # --- EC2: query / XML ---------------------------------------------------------------
+
+    def ec2(self, body: bytes) -> WireResult:
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        self.operation = form.get("Action", "?")
+        handler = ec2_api.HANDLERS.get(self.operation)
+        if handler is None:
+            exc = SimApiError(
+                "InvalidAction",
+                f"The action {self.operation} is not valid for this web service "
+                "(the simulator implements " + ", ".join(sorted(ec2_api.HANDLERS)) + ")",
+                400,
+            )
+            result = self.ec2_error(exc)
+            self.record(result, error=exc.code, fault=None, done=False)
+            return result
+        op = service_model("ec2").operation_model(self.operation)
+        self.params = decode_query(op.input_shape, form)
+
+        def encode(payload: dict[str, Any]) -> WireResponse:
+            xml = encode_xml(op.output_shape, payload, f"{self.operation}Response", self.request_id)
+            return WireResponse(200, self.headers("text/xml;charset=UTF-8"), xml)
+
+        return self.run(handler, encode, self.ec2_error)
+
+    def ec2_error(self, exc: SimApiError) -> WireResponse:
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+            f"<Code>{escape(exc.code)}</Code><Message>{escape(exc.message)}</Message>"
+            f"</Error></Errors><RequestID>{self.request_id}</RequestID></Response>"
+        )
+        headers = self.headers("text/xml;charset=UTF-8")
+        headers.update(exc.headers)
+        return WireResponse(exc.status, headers, xml.encode())
+
+
+def fault_error(service: str, fault: Fault) -> SimApiError:
+    """The error answer of a request fault, as the real service words it."""
+    kind = fault.kind
+    if kind is FaultKind.THROTTLE:
+        retry_after = fault.retry_after if fault.retry_after is not None else 1
+        if service == "ec2":
+            message = fault.message or "Request limit exceeded."
+            return SimApiError("RequestLimitExceeded", message, 503)
+        return SimApiError(
+            "ThrottlingException",
+            fault.message or "Rate exceeded",
+            429,
+            fields={"serviceCode": "drs"},
+            headers={"Retry-After": str(retry_after)},
+        )
+    if kind is FaultKind.INTERNAL_ERROR:
+        if service == "ec2":
+            message = fault.message or "An internal error has occurred"
+            return SimApiError("InternalError", message, 500)
+        headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+        return SimApiError(
+            "InternalServerException",
+            fault.message or "Internal server error",
+            500,
+            headers=headers,
+        )
+    if kind is FaultKind.EXPIRED_CREDENTIALS:
+        if service == "ec2":
+            return SimApiError("RequestExpired", fault.message or "Request has expired.", 400)
+        return SimApiError(
+            "ExpiredTokenException",
+            fault.message or "The security token included in the request is expired",
+            403,
+        )
+    raise ValueError(f"{kind} is not answered with an error")  # pragma: no cover
+
+
+def request_id(seed: int, n: int) -> str:
+    """A deterministic request id (a UUID built from the seed and the call number)."""
+    digest = hashlib.blake2b(f"{seed}:{n}".encode(), digest_size=16).digest()
+    return str(uuid.UUID(bytes=digest, version=4))
+
+
+# --- in-process: botocore before-send ----------------------------------------------------
+
+
+class _RawBody(io.BytesIO):
+    """What botocore's AWSResponse reads a body from."""
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        data = self.read()
+        while data:
+            yield data
+            data = self.read()
+
+
+def _before_send(region: SimRegion, request: Any, **_: Any) -> Any:
+    from botocore.awsrequest import AWSResponse
+    from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+
+    url = request.url
+    body = request.body or b""
+    if isinstance(body, str):
+        body = body.encode()
+    elif not isinstance(body, bytes):
+        body = body.read()
+    path = urlsplit(url).path or "/"
+    result = dispatch(region, request.method, path, dict(request.headers), body)
+    if isinstance(result, Dropped):
+        if result.kind == FaultKind.READ_TIMEOUT.value:
+            raise ReadTimeoutError(endpoint_url=url)
+        raise ConnectionClosedError(endpoint_url=url)
+    return AWSResponse(url, result.status, result.headers, _RawBody(result.body))
+
+
+_UNIQUE = "drsorch-sim-{}"
+
+
+def _emitter(target: Any) -> Any:
+    meta = getattr(target, "meta", None)
+    if meta is not None and hasattr(meta, "events"):
+        return meta.events  # a client
+    if hasattr(target, "events"):
+        return target.events  # a boto3.Session
+    if hasattr(target, "get_component"):
+        return target.get_component("event_emitter")  # a botocore Session
+    raise TypeError(f"cannot attach the simulator to {type(target).__name__}")
+
+
+def attach(target: Any, region: SimRegion) -> None:
+    """Route DRS and EC2 calls of ``target`` (a boto3 Session, botocore Session or client)
+    to ``region``. Clients made from a session *after* this call are routed; attach an
+    existing client directly. Attaching again replaces the region."""
+    events = _emitter(target)
+
+    def handler(request: Any, **kwargs: Any) -> Any:
+        return _before_send(region, request, **kwargs)
+
+    for service in ("drs", "ec2"):
+        unique = _UNIQUE.format(service)
+        events.unregister(f"before-send.{service}", unique_id=unique)
+        events.register_first(f"before-send.{service}", handler, unique_id=unique)
+
+
+def detach(target: Any) -> None:
+    """Undo :func:`attach`: ``target``'s calls go to the real endpoints again."""
+    events = _emitter(target)
+    for service in ("drs", "ec2"):
+        events.unregister(f"before-send.{service}", unique_id=_UNIQUE.format(service))
