@@ -1,0 +1,149 @@
+"""``drsorch run``: run a recovery plan, on the simulator unless ``--aws`` (invariant 4)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+
+import click
+
+from drsorch.cli import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, main
+from drsorch.cli.progress import ProgressLog
+from drsorch.cli.render import echo_json, exits_on_errors, make_console, render_record
+from drsorch.clock import RealClock
+from drsorch.errors import RefusedError
+from drsorch.plan import Plan, load_plan
+from drsorch.runner import EngineError, Runner
+from drsorch.store import open_store
+from drsorch.wiring import World, real_aws, simulated
+
+
+def _execution_type(plan: Plan, recovery: bool, drill: bool, yes: bool) -> Plan:
+    """Decide DRILL or RECOVERY; a RECOVERY needs --recovery and a confirmation."""
+    if recovery and drill:
+        raise RefusedError("--recovery and --drill contradict each other")
+    if drill:
+        return plan.model_copy(update={"execution_type": "DRILL"})
+    if plan.execution_type == "RECOVERY" and not recovery:
+        raise RefusedError(
+            f"plan {plan.plan_id} is a RECOVERY: it launches production instances. Pass "
+            "--recovery --yes to run it, or --drill to rehearse it as a drill"
+        )
+    if recovery:
+        if not yes:
+            if not sys.stdin.isatty():
+                raise RefusedError("a RECOVERY needs confirmation: pass --yes (no terminal)")
+            prompt = (
+                f"Run a real RECOVERY of {plan.plan_id} ({len(plan.all_server_ids())} servers)?"
+            )
+            if not click.confirm(prompt, default=False, err=True):
+                raise RefusedError("RECOVERY not confirmed; nothing was launched")
+        return plan.model_copy(update={"execution_type": "RECOVERY"})
+    return plan
+
+
+def _approver(approve_all: bool) -> object:
+    def approve(wave: int) -> bool:
+        if approve_all:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        return click.confirm(f"Wave {wave} waits for approval. Start it?", err=True)
+
+    return approve
+
+
+@main.command("run")
+@click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False))
+@click.option("--aws", "use_aws", is_flag=True, help="Run against real AWS (default: simulator).")
+@click.option("--profile", help="AWS profile (with --aws).")
+@click.option("--region", help="AWS region (with --aws).")
+@click.option("--sim", "scenario", type=click.Path(dir_okay=False), help="Simulator scenario.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
+@click.option("--speed", type=float, help="Replay the simulation at X times real time.")
+@click.option("--recovery", is_flag=True, help="Allow a real RECOVERY (not a drill).")
+@click.option("--drill", is_flag=True, help="Run the plan as a DRILL whatever it says.")
+@click.option("--yes", "-y", is_flag=True, help="Confirm a RECOVERY without asking.")
+@click.option("--approve-all", is_flag=True, help="Approve every PauseBefore wave.")
+@click.option("--store", "store_url", help="History store URL (default: DRSORCH_STORE or SQLite).")
+@click.option("--json", "as_json", is_flag=True, help="Print only the history record, as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No live progress; the summary only.")
+@exits_on_errors
+def run_cmd(
+    plan_path: str,
+    use_aws: bool,
+    profile: str | None,
+    region: str | None,
+    scenario: str | None,
+    seed: int,
+    speed: float | None,
+    recovery: bool,
+    drill: bool,
+    yes: bool,
+    approve_all: bool,
+    store_url: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Run a recovery plan as a drill (or, confirmed, a recovery) and record it."""
+    plan = _execution_type(load_plan(plan_path), recovery, drill, yes)
+    if use_aws and (scenario or speed):
+        raise RefusedError("--sim and --speed are for the simulator; leave them out with --aws")
+    if not use_aws and (profile or region):
+        raise RefusedError("--profile and --region need --aws")
+    if speed is not None and speed <= 0:
+        raise RefusedError("--speed must be a positive number")
+    store = open_store(store_url)
+    console = make_console(stderr=as_json)
+    world: World
+    if use_aws:
+        world = real_aws(plan, profile=profile, region=region, clock=RealClock())
+    else:
+        world = simulated(plan, scenario_path=scenario, seed=seed, speed=speed)
+    show = not (as_json or quiet)
+    runner = Runner(
+        drs=world.drs,
+        ec2=world.ec2,
+        store=store,
+        clock=world.clock,
+        observer=ProgressLog(console, world.clock) if show else None,
+        approve=_approver(approve_all),  # type: ignore[arg-type]
+        log=(lambda text: console.print(f"[dim]{text}[/dim]")) if show else None,
+    )
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        console.print(
+            "[yellow]cancelling: no new launches; started jobs are recorded. "
+            "Ctrl-C again to stop at once.[/yellow]"
+        )
+        runner.cancel("cancelled with Ctrl-C")
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    where = "AWS" if use_aws else "the simulator"
+    if show:
+        console.print(
+            f"[bold]{plan.execution_type}[/bold] of plan {plan.plan_id} on {where}: "
+            f"execution {world.options.execution_id}"
+        )
+    try:
+        record = runner.run(plan, world.options)
+    except EngineError as exc:
+        click.echo(
+            f"error: the engine broke: {exc}; the execution was recorded as FAILED "
+            f"({world.options.execution_id})",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)
+    except KeyboardInterrupt:
+        click.echo(f"stopped; execution {world.options.execution_id} recorded as FAILED", err=True)
+        sys.exit(EXIT_FAILED)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        store.close()
+    if as_json:
+        echo_json(record.to_dict())
+    else:
+        render_record(record, make_console())
+    sys.exit(EXIT_OK if record.Status == "COMPLETED" else EXIT_FAILED)

@@ -1,0 +1,307 @@
+"""Drives the pure core against the world: executes its commands through the AWS adapters,
+feeds the answers back as events, sleeps on the injected clock, and keeps the history
+record in the store current (design §2, Req 5).
+
+The runner owns every side effect of an execution and nothing of its logic: what to launch,
+when to poll, and what counts as healthy are the core's decisions. It guarantees invariant 5:
+whatever happens — a failed API, Ctrl-C, a bug — the execution ends with a terminal record
+that names what went wrong.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from drsorch.aws.drs import DrsAdapter
+from drsorch.aws.ec2 import Ec2Adapter
+from drsorch.clock import Clock
+from drsorch.core import advance, new_execution, to_record
+from drsorch.core import messages as m
+from drsorch.core.state import State
+from drsorch.core.statuses import ExecutionStatus
+from drsorch.errors import (
+    AccessDeniedError,
+    AwsError,
+    ConflictError,
+    CredentialsError,
+    DrsorchError,
+    QuotaExceededError,
+)
+from drsorch.history import ExecutionRecord
+from drsorch.plan import Plan
+from drsorch.store.base import HistoryStore
+
+#: Job-log events whose rawError explains a failed launch.
+_FAILURE_EVENTS = (
+    "LAUNCH_FAILED",
+    "SNAPSHOT_FAIL",
+    "CONVERSION_FAIL",
+    "CLEANUP_FAIL",
+    "USING_PREVIOUS_SNAPSHOT_FAILED",
+    "SERVER_SKIPPED",
+)
+_FATAL = (AccessDeniedError, CredentialsError)
+
+
+class Observer(Protocol):
+    """Told about the execution as it goes (the CLI's live view, logs, tests)."""
+
+    def update(self, state: State) -> None: ...
+
+
+class EngineError(DrsorchError):
+    """The engine itself broke; the record was finalized FAILED before this was raised."""
+
+    def __init__(self, message: str, record: ExecutionRecord | None) -> None:
+        super().__init__(message)
+        self.record = record
+
+
+@dataclass
+class RunOptions:
+    """Who runs what, where: the context a history record needs."""
+
+    initiated_by: str
+    source_account_id: str
+    target_account_id: str
+    region: str
+    execution_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: Seconds of the clock to sleep at a time, so a cancel is noticed (None: all at once).
+    sleep_slice: float | None = None
+    #: Wall seconds between saves of server-only changes; wave changes save at once.
+    save_every: float = 1.0
+
+
+class Runner:
+    """Runs one execution of a plan to its end."""
+
+    def __init__(
+        self,
+        *,
+        drs: DrsAdapter,
+        ec2: Ec2Adapter,
+        store: HistoryStore,
+        clock: Clock,
+        observer: Observer | None = None,
+        approve: Callable[[int], bool] | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.drs, self.ec2, self.store, self.clock = drs, ec2, store, clock
+        self.observer = observer
+        self.approve = approve or (lambda wave: False)
+        self.log = log or (lambda text: None)
+        self.cancel_requested: str | None = None
+        self.events: list[dict[str, Any]] = []  # (time, event) log, for replay and debugging
+        self._saved_revision = -1
+        self._saved_waves: list[str] = []
+        self._saved_at = 0.0
+
+    # -- public ------------------------------------------------------------------------------
+    def run(self, plan: Plan, options: RunOptions) -> ExecutionRecord:
+        state = new_execution(
+            plan,
+            execution_id=options.execution_id,
+            now=self.clock.now(),
+            initiated_by=options.initiated_by,
+            source_account_id=options.source_account_id,
+            target_account_id=options.target_account_id,
+            region=options.region,
+        )
+        return self.drive(state, options)
+
+    def cancel(self, reason: str = "cancelled by the user") -> None:
+        """Ask for a graceful stop; safe to call from a signal handler."""
+        self.cancel_requested = reason
+
+    def drive(self, state: State, options: RunOptions) -> ExecutionRecord:
+        """Run ``state`` (new or reloaded after a crash) until it ends."""
+        self.state = state
+        self._save(state, force=True)  # Req 5.1: the RUNNING record exists before any launch
+        try:
+            event: m.Message = m.Start() if state["phase"] == "PREFLIGHT" else m.Tick()
+            self._loop(state, event, options)
+        except KeyboardInterrupt:
+            self._break(
+                state,
+                "interrupted by the user before the execution could finish; "
+                "DRS jobs already started keep running",
+            )
+            raise
+        except Exception as exc:
+            self._break(state, f"drsorch internal error: {type(exc).__name__}: {exc}")
+            raise EngineError(str(exc), self._record(state)) from exc
+        return self._record(state)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def _step(self, state: State, event: m.Message) -> list[m.Message]:
+        now = self.clock.now()
+        self.events.append({"time": now, "event": event.to_dict()})
+        return advance(state, event, now)
+
+    def _loop(self, state: State, first: m.Message, options: RunOptions) -> None:
+        cmds = self._step(state, first)
+        while True:
+            self._after_step(state)
+            if any(isinstance(c, m.Finish) for c in cmds):
+                return
+            io = [c for c in cmds if not isinstance(c, m.WakeAt)]
+            if io:
+                cmds = [out for c in io for ev in self._execute(c) for out in self._step(state, ev)]
+                continue
+            wake = max((c.time for c in cmds if isinstance(c, m.WakeAt)), default=None)
+            if self.cancel_requested and not state["cancel_requested"]:
+                cmds = self._step(state, m.Cancel(self.cancel_requested))
+                continue
+            self._sleep_until(wake if wake is not None else self.clock.now(), options)
+            cmds = self._step(state, m.Tick())
+
+    def _sleep_until(self, wake: float, options: RunOptions) -> None:
+        while (left := wake - self.clock.now()) > 0:
+            if self.cancel_requested:
+                return
+            step = left if options.sleep_slice is None else min(left, options.sleep_slice)
+            self.clock.sleep(step)
+
+    def _after_step(self, state: State) -> None:
+        if self.observer is not None:
+            self.observer.update(state)
+        self._save(state)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def _record(self, state: State) -> ExecutionRecord:
+        return ExecutionRecord.from_dict(to_record(state))
+
+    def _save(self, state: State, force: bool = False) -> None:
+        if state["revision"] == self._saved_revision and not force:
+            return
+        waves = [w["status"] for w in state["waves"]]
+        wave_change = waves != self._saved_waves or ExecutionStatus(state["status"]).terminal
+        if not (force or wave_change or time.monotonic() - self._saved_at >= 1.0):
+            return
+        self.store.put(self._record(state))
+        self._saved_revision, self._saved_waves = state["revision"], waves
+        self._saved_at = time.monotonic()
+
+    def _break(self, state: State, message: str) -> None:
+        """Finalize FAILED after the engine stopped abnormally; the record must not be lost."""
+        if not ExecutionStatus(state["status"]).terminal:
+            advance(state, m.ApiFailed("drsorch", message, fatal=True), self.clock.now())
+        try:
+            self._save(state, force=True)
+        except Exception as exc:  # the store itself is what broke: say so, don't mask it
+            self.log(f"could not save the final record: {exc}")
+
+    # -- commands --------------------------------------------------------------------------------
+    def _execute(self, cmd: m.Message) -> list[m.Message]:
+        handler = _COMMANDS[type(cmd)]
+        return handler(self, cmd)
+
+    def _describe_servers(self, cmd: m.DescribeServers) -> list[m.Message]:
+        try:
+            found = self.drs.describe_source_servers(cmd.server_ids)
+        except AwsError as exc:
+            return [m.ApiFailed("DescribeSourceServers", str(exc), fatal=True)]
+        return [m.ServersDescribed({sid: s.replication_state for sid, s in found.items()})]
+
+    def _start_recovery(self, cmd: m.StartRecovery) -> list[m.Message]:
+        try:
+            job = self.drs.start_recovery(cmd.server_ids, is_drill=cmd.is_drill, tags=cmd.tags)
+        except (QuotaExceededError, ConflictError) as exc:
+            return [m.LaunchFailed(cmd.token, str(exc), requeue=True)]
+        except AwsError as exc:
+            return [m.LaunchFailed(cmd.token, str(exc))]
+        self.log(f"wave {cmd.wave}: job {job.job_id} launches {len(cmd.server_ids)} server(s)")
+        return [m.LaunchStarted(cmd.token, job.job_id)]
+
+    def _poll_jobs(self, cmd: m.PollJobs) -> list[m.Message]:
+        try:
+            jobs = self.drs.describe_jobs(cmd.job_ids)
+            out: dict[str, dict[str, Any]] = {}
+            for job_id, job in jobs.items():
+                participants = {
+                    p.server_id: {
+                        "launch_status": p.launch_status,
+                        "recovery_instance_id": p.recovery_instance_id,
+                    }
+                    for p in job.participants
+                }
+                failed = [
+                    p.server_id
+                    for p in job.participants
+                    if p.launch_status in ("FAILED", "TERMINATED")
+                ]
+                reasons = self._failure_reasons(job_id, failed) if failed else {}
+                out[job_id] = {
+                    "status": job.status,
+                    "participants": participants,
+                    "reasons": reasons,
+                }
+        except AwsError as exc:
+            return [m.ApiFailed("DescribeJobs", str(exc), fatal=isinstance(exc, _FATAL))]
+        return [m.JobsPolled(out)]
+
+    def _failure_reasons(self, job_id: str, servers: list[str]) -> dict[str, str]:
+        """What the job log says about each failed server (best effort)."""
+        try:
+            items = self.drs.job_log(job_id)
+        except AwsError as exc:
+            self.log(f"could not read the log of job {job_id}: {exc}")
+            return {}
+        reasons: dict[str, str] = {}
+        for item in items:
+            if item.server_id in servers and item.event in _FAILURE_EVENTS:
+                reasons[item.server_id] = f"{item.event}: {item.raw_error or 'no details'}"
+        return reasons
+
+    def _resolve(self, cmd: m.ResolveInstances) -> list[m.Message]:
+        try:
+            found = self.drs.describe_recovery_instances(cmd.recovery_instance_ids)
+        except AwsError as exc:
+            return [
+                m.ApiFailed("DescribeRecoveryInstances", str(exc), fatal=isinstance(exc, _FATAL))
+            ]
+        return [
+            m.InstancesResolved(
+                {
+                    rid: (found[rid].ec2_instance_id if rid in found else None)
+                    for rid in cmd.recovery_instance_ids
+                }
+            )
+        ]
+
+    def _check_health(self, cmd: m.CheckHealth) -> list[m.Message]:
+        try:
+            seen = self.ec2.describe_instance_status(cmd.instance_ids)
+        except AwsError as exc:
+            return [m.ApiFailed("DescribeInstanceStatus", str(exc), fatal=isinstance(exc, _FATAL))]
+        return [
+            m.HealthPolled(
+                {
+                    iid: {
+                        "state": h.state,
+                        "instance_status": h.instance_status,
+                        "system_status": h.system_status,
+                    }
+                    for iid, h in seen.items()
+                }
+            )
+        ]
+
+    def _await_approval(self, cmd: m.AwaitApproval) -> list[m.Message]:
+        if self.approve(cmd.wave):
+            return [m.Approve(cmd.wave)]
+        return [m.Cancel(f"wave {cmd.wave} needs an approval (PauseBefore) and did not get one")]
+
+
+_COMMANDS: dict[type[m.Message], Callable[[Runner, Any], list[m.Message]]] = {
+    m.DescribeServers: Runner._describe_servers,
+    m.StartRecovery: Runner._start_recovery,
+    m.PollJobs: Runner._poll_jobs,
+    m.ResolveInstances: Runner._resolve,
+    m.CheckHealth: Runner._check_health,
+    m.AwaitApproval: Runner._await_approval,
+}

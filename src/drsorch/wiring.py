@@ -1,0 +1,144 @@
+"""Assembling an execution's world: the clock, boto3 session, adapters and identity.
+
+Two worlds, one code path to AWS (invariant 1): :func:`simulated` attaches the simulator
+*below* a real boto3 session (botocore's before-send hook), :func:`real_aws` builds an
+ordinary session. Either way the engine gets real boto3 clients wrapped in the same
+adapters, retry policy and error mapping.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from drsorch.aws.drs import DrsAdapter
+from drsorch.aws.ec2 import Ec2Adapter
+from drsorch.aws.errors import map_error
+from drsorch.aws.retry import RetryPolicy
+from drsorch.aws.session import aws_session, make_clients
+from drsorch.clock import Clock, ScaledClock, VirtualClock
+from drsorch.errors import AwsError, RefusedError
+from drsorch.plan import Plan
+from drsorch.runner import RunOptions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from drsorch.sim import SimRegion
+
+#: The simulated caller's account when the plan names no target account.
+SIM_ACCOUNT_ID = "123456789012"
+SIM_REGION = "us-east-1"
+
+
+@dataclass
+class World:
+    """What a runner needs to run: adapters on one clock, and who/where for the record."""
+
+    drs: DrsAdapter
+    ec2: Ec2Adapter
+    clock: Clock
+    options: RunOptions
+    sim: SimRegion | None = None
+
+
+def local_user() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name (e.g. a container without /etc/passwd entry)
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _adapters(
+    session: Any, clock: Clock, on_retry: Callable[..., None] | None
+) -> tuple[DrsAdapter, Ec2Adapter]:
+    retry = RetryPolicy(clock, on_retry=on_retry)
+    drs_client, ec2_client = make_clients(session)
+    return DrsAdapter(drs_client, retry), Ec2Adapter(ec2_client, retry)
+
+
+def simulated(
+    plan: Plan,
+    *,
+    scenario_path: str | Path | None = None,
+    seed: int = 0,
+    speed: float | None = None,
+    clock: Clock | None = None,
+    on_retry: Callable[..., None] | None = None,
+) -> World:
+    """A simulated region holding the plan's servers, on a virtual (or sped-up) clock."""
+    import boto3
+
+    from drsorch.sim import Scenario, SimRegion, attach
+
+    scenario = Scenario.from_file(scenario_path) if scenario_path else Scenario()
+    if clock is None:
+        clock = ScaledClock(speed) if speed else VirtualClock()
+    target = plan.target
+    account = target.account_id if target else SIM_ACCOUNT_ID
+    region_name = (target.region if target and target.region else None) or SIM_REGION
+    region = SimRegion(
+        clock=clock, scenario=scenario, seed=seed, account_id=account, region_name=region_name
+    )
+    known = set(region.server_ids()) if hasattr(region, "server_ids") else set()
+    region.add_source_servers([s for s in plan.all_server_ids() if s not in known])
+    # Static fake credentials: the simulator answers below boto3, nothing leaves the process.
+    session = boto3.Session(
+        aws_access_key_id="SIMULATOR",
+        aws_secret_access_key="SIMULATOR",
+        region_name=region_name,
+    )
+    attach(session, region)
+    drs, ec2 = _adapters(session, clock, on_retry)
+    options = RunOptions(
+        initiated_by=local_user(),
+        source_account_id=account,
+        target_account_id=account,
+        region=region_name,
+        sleep_slice=1.0 if speed else None,
+    )
+    return World(drs=drs, ec2=ec2, clock=clock, options=options, sim=region)
+
+
+def real_aws(
+    plan: Plan,
+    *,
+    profile: str | None,
+    region: str | None,
+    clock: Clock,
+    on_retry: Callable[..., None] | None = None,
+) -> World:
+    """Real AWS through the caller's credentials (``--aws``)."""
+    target = plan.target
+    if target and target.role_arn:
+        raise RefusedError(
+            "cross-account plans (Target.RoleArn) are not supported by --aws yet; "
+            "run with credentials of the target account and remove Target.RoleArn"
+        )
+    region_name = region or (target.region if target else None)
+    session = aws_session(profile, region_name)
+    if not session.region_name:
+        raise RefusedError("no AWS region: pass --region, set Target.Region, or configure one")
+    try:
+        identity = session.client("sts").get_caller_identity()
+    except Exception as exc:
+        err = map_error(exc, operation="GetCallerIdentity")
+        raise AwsError(f"cannot tell who you are in AWS: {err}") from exc
+    account = identity["Account"]
+    if target and target.account_id != account:
+        raise RefusedError(
+            f"the plan's Target.AccountId is {target.account_id}, but these credentials are "
+            f"for account {account}"
+        )
+    drs, ec2 = _adapters(session, clock, on_retry)
+    options = RunOptions(
+        initiated_by=identity["Arn"],
+        source_account_id=account,
+        target_account_id=account,
+        region=session.region_name,
+        sleep_slice=1.0,
+    )
+    return World(drs=drs, ec2=ec2, clock=clock, options=options)
