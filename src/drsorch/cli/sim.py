@@ -1,0 +1,108 @@
+"""``drsorch sim``: the simulated DRS + EC2 region as a command (issue 3, point 5).
+
+``drsorch sim serve`` runs an HTTP endpoint that the AWS CLI and any SDK can use through
+``--endpoint-url``; source servers come from a scenario file, from recovery plans' server
+ids, or are generated. The clock runs in real time, or ``--speed`` times faster.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from drsorch.cli import EXIT_BAD_INPUT, main
+
+
+@main.group()
+def sim() -> None:
+    """A simulated Elastic Disaster Recovery + EC2 region, for rehearsals and tests."""
+
+
+def _plan_server_ids(plans: tuple[Path, ...]) -> list[str]:
+    if not plans:
+        return []
+    from drsorch.plan import load_plan  # written alongside; imported only when needed
+
+    ids: list[str] = []
+    for path in plans:
+        ids.extend(load_plan(path).all_server_ids())
+    return list(dict.fromkeys(ids))
+
+
+@sim.command()
+@click.option("--port", type=int, default=4610, show_default=True, help="0 picks a free port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--scenario",
+    "scenario_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Scenario YAML: servers, timings, quotas, faults.",
+)
+@click.option(
+    "--plan",
+    "plans",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Recovery plan whose servers should exist (repeatable).",
+)
+@click.option("--servers", type=click.IntRange(min=0), default=0, help="Generate N more servers.")
+@click.option("--seed", type=int, default=None, help="Seed (default: the scenario's, else 0).")
+@click.option(
+    "--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True
+)
+@click.option("--verbose", "-v", is_flag=True, help="Log every HTTP request.")
+def serve(
+    port: int,
+    host: str,
+    scenario_path: Path | None,
+    plans: tuple[Path, ...],
+    servers: int,
+    seed: int | None,
+    speed: float,
+    verbose: bool,
+) -> None:
+    """Serve a simulated DRS + EC2 endpoint until Ctrl-C."""
+    from drsorch.clock import ScaledClock
+    from drsorch.sim import Scenario, SimRegion
+    from drsorch.sim.server import SimServer
+
+    try:
+        scenario = Scenario.from_file(scenario_path) if scenario_path else Scenario()
+        plan_ids = _plan_server_ids(plans)
+    except Exception as exc:  # pydantic, YAML and plan errors all mean bad input
+        click.echo(f"drsorch sim serve: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    region = SimRegion(clock=ScaledClock(speed, start=time.time()), scenario=scenario, seed=seed)
+    region.add_source_servers([sid for sid in plan_ids if sid not in region.model.servers])
+    if servers:
+        region.generate_source_servers(servers)
+    try:
+        server = SimServer(region, host=host, port=port, verbose=verbose)
+    except OSError as exc:
+        click.echo(f"drsorch sim serve: cannot listen on {host}:{port}: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)  # also when started in the background
+    count = len(region.model.servers)
+    click.echo(
+        f"drsorch sim: DRS + EC2 on {server.url} ({count} source servers, "
+        f"seed {region.seed}, speed {speed:g}x)",
+    )
+    click.echo(f"  aws drs describe-source-servers --endpoint-url {server.url} --region us-east-1")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        click.echo(f"drsorch sim: stopped after {len(region.recorder.calls)} calls")

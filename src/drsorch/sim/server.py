@@ -1,0 +1,102 @@
+"""The simulated region over HTTP (issue 3, point 5): ``drsorch sim serve``.
+
+A standard-library ``ThreadingHTTPServer`` that hands every request to the same
+:func:`drsorch.sim.wire.dispatch` the in-process hook uses, so the AWS CLI and boto3 with
+``endpoint_url`` see exactly what in-process clients see. It binds to 127.0.0.1 unless told
+otherwise. A scripted ``connection_reset`` or ``read_timeout`` drops the connection without
+an answer, which clients report as a closed connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from drsorch.sim.region import SimRegion
+from drsorch.sim.wire import Dropped
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path = self.path.split("?", 1)[0]
+        headers = {k: v for k, v in self.headers.items()}
+        result = self.server.region.handle(self.command, path, headers, body)
+        if isinstance(result, Dropped):
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.send_response(result.status)
+        for key, value in result.headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(result.body)))
+        self.end_headers()
+        self.wfile.write(result.body)
+
+    do_POST = _serve
+    do_GET = _serve
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], region: SimRegion, verbose: bool) -> None:
+        super().__init__(address, _Handler)
+        self.region = region
+        self.verbose = verbose
+
+
+class SimServer:
+    """An HTTP endpoint for a :class:`SimRegion`; ``port=0`` picks a free port."""
+
+    def __init__(
+        self, region: SimRegion, host: str = "127.0.0.1", port: int = 0, verbose: bool = False
+    ) -> None:
+        self.region = region
+        self._httpd = _Server((host, port), region, verbose)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self._httpd.server_address[0]
+        return f"http://{host!s}:{self.port}"
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until :meth:`stop` (or KeyboardInterrupt)."""
+        self._httpd.serve_forever(poll_interval=0.2)
+
+    def start(self) -> SimServer:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self.serve_forever, name="drsorch-sim", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
