@@ -124,16 +124,17 @@ class Runner:
         try:
             event: m.Message = m.Start() if state["phase"] == "PREFLIGHT" else m.Tick()
             self._loop(state, event, options)
-        except KeyboardInterrupt:
-            self._break(
-                state,
-                "interrupted by the user before the execution could finish; "
-                "DRS jobs already started keep running",
-            )
-            raise
         except Exception as exc:
             self._break(state, f"drsorch internal error: {type(exc).__name__}: {exc}")
             raise EngineError(str(exc), self._record(state)) from exc
+        except BaseException as exc:  # Ctrl-C, SystemExit (e.g. a closed output pipe)
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
+            self._break(
+                state,
+                f"drsorch was stopped ({why}) before the execution could "
+                "finish; DRS jobs already started keep running",
+            )
+            raise
         return self._record(state)
 
     # -- the loop ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,9 @@ def simulated(
 
     scenario = Scenario.from_file(scenario_path) if scenario_path else Scenario()
     if clock is None:
-        clock = ScaledClock(speed) if speed else VirtualClock()
+        # Start at the wall time so simulated runs sort sensibly in the history.
+        start = time.time()
+        clock = ScaledClock(speed, start=start) if speed else VirtualClock(start=start)
     target = plan.target
     account = target.account_id if target else SIM_ACCOUNT_ID
     region_name = (target.region if target and target.region else None) or SIM_REGION

@@ -12,6 +12,8 @@ from rich.console import Console
 from drsorch.cli.render import STATUS_STYLES
 from drsorch.clock import Clock
 
+_ENDED = frozenset({"COMPLETED", "FAILED", "SKIPPED", "CANCELLED"})
+
 #: Above this many servers, only wave-level changes are shown.
 SERVER_LINES_LIMIT = 50
 
@@ -31,6 +33,27 @@ class ProgressLog:
         stamp = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%H:%M:%S")
         self.console.print(f"[dim]{stamp}[/dim] {text}", highlight=False)
 
+    def log(self, text: str) -> None:
+        """A free-form line (the runner's log) in the same format."""
+        self._line(f"[dim]{text}[/dim]")
+
+    def _server_lines(self, w: dict[str, Any], state: dict[str, Any]) -> None:
+        for sid in w["order"]:
+            self._server_line(sid, state["servers"][sid])
+
+    def _server_line(self, sid: str, s: dict[str, Any]) -> None:
+        if self._servers.get(sid, "PENDING") == s["status"]:
+            return
+        self._servers[sid] = s["status"]
+        extra = ""
+        if s["status"] == "LAUNCHING" and s["job_id"]:
+            extra = f" (job {s['job_id']})"
+        elif s["status"] == "COMPLETED" and s["ec2_instance_id"]:
+            extra = f" ({s['ec2_instance_id']})"
+        elif s["error"] and s["status"] in ("FAILED", "SKIPPED", "CANCELLED"):
+            extra = f": {s['error']}"
+        self._line(f"  {sid} {self._status(s['status'])}{extra}")
+
     @staticmethod
     def _status(status: str) -> str:
         style = STATUS_STYLES.get(status, "")
@@ -39,23 +62,14 @@ class ProgressLog:
     def update(self, state: dict[str, Any]) -> None:
         detail = len(state["servers"]) <= SERVER_LINES_LIMIT
         for w in state["waves"]:
-            if self._waves.get(w["number"]) != w["status"]:
+            ended = w["status"] in _ENDED
+            if ended and detail:
+                self._server_lines(w, state)
+            if self._waves.get(w["number"], "PENDING") != w["status"]:
                 self._waves[w["number"]] = w["status"]
                 self._line(f"wave {w['number']} {w['name']}: {self._status(w['status'])}")
-            if not detail:
-                continue
-            for sid in w["order"]:
-                s = state["servers"][sid]
-                if self._servers.get(sid, "PENDING") != s["status"]:
-                    self._servers[sid] = s["status"]
-                    extra = ""
-                    if s["status"] == "LAUNCHING" and s["job_id"]:
-                        extra = f" (job {s['job_id']})"
-                    elif s["status"] == "COMPLETED" and s["ec2_instance_id"]:
-                        extra = f" ({s['ec2_instance_id']})"
-                    elif s["error"] and s["status"] in ("FAILED", "SKIPPED", "CANCELLED"):
-                        extra = f": {s['error']}"
-                    self._line(f"  {sid} {self._status(s['status'])}{extra}")
+            if not ended and detail:
+                self._server_lines(w, state)
         for note in state["notices"][self._notices :]:
             self._line(f"[yellow]note:[/yellow] {note}")
         self._notices = len(state["notices"])

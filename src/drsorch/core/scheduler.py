@@ -269,7 +269,10 @@ def _on_api_failed(state: State, ev: m.Message, now: float, cmds: list[m.Message
     limit = state["config"]["max_api_failures"]
     if ev.fatal or state["api_failures"] >= limit:
         why = "" if ev.fatal else f" ({state['api_failures']} times in a row)"
-        _abort(state, now, f"{ev.operation} failed{why}: {ev.message}")
+        if ev.operation == "drsorch":  # the engine itself stopped; the message says how
+            _abort(state, now, ev.message)
+        else:
+            _abort(state, now, f"{ev.operation} failed{why}: {ev.message}")
     else:
         _notice(state, f"{ev.operation} failed; trying again at the next poll: {ev.message}")
 
