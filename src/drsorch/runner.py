@@ -95,7 +95,8 @@ class Runner:
         self.approve = approve or (lambda wave: False)
         self.log = log or (lambda text: None)
         self.cancel_requested: str | None = None
-        self.events: list[dict[str, Any]] = []  # (time, event) log, for replay and debugging
+        #: Every event fed to the core with its time, for replay and debugging.
+        self.events: list[tuple[float, m.Message]] = []
         self._saved_revision = -1
         self._saved_waves: list[str] = []
         self._saved_at = 0.0
@@ -140,7 +141,7 @@ class Runner:
     # -- the loop ------------------------------------------------------------------------------
     def _step(self, state: State, event: m.Message) -> list[m.Message]:
         now = self.clock.now()
-        self.events.append({"time": now, "event": event.to_dict()})
+        self.events.append((now, event))
         return advance(state, event, now)
 
     def _loop(self, state: State, first: m.Message, options: RunOptions) -> None:
