@@ -72,7 +72,9 @@ class RunOptions:
     execution_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     #: Seconds of the clock to sleep at a time, so a cancel is noticed (None: all at once).
     sleep_slice: float | None = None
-    #: Wall seconds between saves of server-only changes; wave changes save at once.
+    #: Every change is saved, but server-only changes at most once per this many wall
+    #: seconds; wave and execution changes are saved at once. Against AWS, polls are 30 s
+    #: apart, so every change is saved; in virtual time, bursts are coalesced.
     save_every: float = 1.0
 
 
@@ -95,11 +97,12 @@ class Runner:
         self.approve = approve or (lambda wave: False)
         self.log = log or (lambda text: None)
         self.cancel_requested: str | None = None
-        #: Every event fed to the core with its time, for replay and debugging.
-        self.events: list[tuple[float, m.Message]] = []
+        #: Every event fed to the core, its time, and the commands it gave: for replay.
+        self.trace: list[tuple[float, m.Message, list[m.Message]]] = []
         self._saved_revision = -1
         self._saved_waves: list[str] = []
         self._saved_at = 0.0
+        self._save_every = 1.0
 
     # -- public ------------------------------------------------------------------------------
     def run(self, plan: Plan, options: RunOptions) -> ExecutionRecord:
@@ -121,6 +124,7 @@ class Runner:
     def drive(self, state: State, options: RunOptions) -> ExecutionRecord:
         """Run ``state`` (new or reloaded after a crash) until it ends."""
         self.state = state
+        self._save_every = options.save_every
         self._save(state, force=True)  # Req 5.1: the RUNNING record exists before any launch
         try:
             event: m.Message = m.Start() if state["phase"] == "PREFLIGHT" else m.Tick()
@@ -141,8 +145,9 @@ class Runner:
     # -- the loop ------------------------------------------------------------------------------
     def _step(self, state: State, event: m.Message) -> list[m.Message]:
         now = self.clock.now()
-        self.events.append((now, event))
-        return advance(state, event, now)
+        cmds = advance(state, event, now)
+        self.trace.append((now, event, cmds))
+        return cmds
 
     def _loop(self, state: State, first: m.Message, options: RunOptions) -> None:
         cmds = self._step(state, first)
@@ -182,7 +187,8 @@ class Runner:
             return
         waves = [w["status"] for w in state["waves"]]
         wave_change = waves != self._saved_waves or ExecutionStatus(state["status"]).terminal
-        if not (force or wave_change or time.monotonic() - self._saved_at >= 1.0):
+        due = time.monotonic() - self._saved_at >= self._save_every
+        if not (force or wave_change or due):
             return
         self.store.put(self._record(state))
         self._saved_revision, self._saved_waves = state["revision"], waves

@@ -27,7 +27,7 @@ from drsorch.plan import Plan
 from drsorch.runner import RunOptions
 
 if TYPE_CHECKING:  # pragma: no cover
-    from drsorch.sim import SimRegion
+    from drsorch.sim import Scenario, SimRegion
 
 #: The simulated caller's account when the plan names no target account.
 SIM_ACCOUNT_ID = "123456789012"
@@ -65,6 +65,7 @@ def simulated(
     plan: Plan,
     *,
     scenario_path: str | Path | None = None,
+    scenario: Scenario | None = None,
     seed: int = 0,
     speed: float | None = None,
     clock: Clock | None = None,
@@ -75,7 +76,8 @@ def simulated(
 
     from drsorch.sim import Scenario, SimRegion, attach
 
-    scenario = Scenario.from_file(scenario_path) if scenario_path else Scenario()
+    if scenario is None:
+        scenario = Scenario.from_file(scenario_path) if scenario_path else Scenario()
     if clock is None:
         # Start at the wall time so simulated runs sort sensibly in the history.
         start = time.time()
@@ -86,8 +88,10 @@ def simulated(
     region = SimRegion(
         clock=clock, scenario=scenario, seed=seed, account_id=account, region_name=region_name
     )
-    known = set(region.server_ids()) if hasattr(region, "server_ids") else set()
-    region.add_source_servers([s for s in plan.all_server_ids() if s not in known])
+    if not scenario.source_servers:
+        # A scenario that lists source servers defines the region exactly (so a user can
+        # rehearse a missing server); otherwise the region holds the plan's servers.
+        region.add_source_servers(plan.all_server_ids())
     # Static fake credentials: the simulator answers below boto3, nothing leaves the process.
     session = boto3.Session(
         aws_access_key_id="SIMULATOR",
