@@ -127,6 +127,7 @@ class FakeDrs:
         self.recovery_instances: dict[str, dict[str, Any]] = {}
         self.job_logs: dict[str, list[dict[str, Any]]] = {}
         self.page_size = 50
+        self.conflicts = True  # False: no "one active job per server" guard (worst case)
         self._job_seq = itertools.count(1)
 
     def add_server(self, sid: str, state: str = "CONTINUOUS", **extra: Any) -> None:
@@ -174,7 +175,7 @@ class FakeDrs:
             if j["status"] != "COMPLETED"
             for ps in j["participatingServers"]
         }
-        if busy & set(ids):
+        if self.conflicts and busy & set(ids):
             return _drs_error(
                 409,
                 "ConflictException",

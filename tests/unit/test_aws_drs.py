@@ -197,10 +197,25 @@ def test_failed_lookup_reports_outcome_unknown(wire: Wire, drs: DrsAdapter) -> N
 
 def test_exhausted_start_recovery_names_server_and_attempts(wire: Wire, drs: DrsAdapter) -> None:
     ids = servers(wire, 1)
-    wire.fail("StartRecovery", *[server_error()] * 4)
+    wire.fail("StartRecovery", *[throttle()] * 4)
     with pytest.raises(RetriesExhaustedError) as info:
         drs.start_recovery(ids, is_drill=True, tags={})
     assert str(info.value).startswith(f"StartRecovery for {ids[0]} failed after 4 attempts")
+    assert wire.drs.jobs == []
+
+
+def test_exhausted_after_ambiguous_failures_is_outcome_unknown(wire: Wire, drs: DrsAdapter) -> None:
+    """A 500 may come after DRS acted: giving up then must not read as "nothing launched"."""
+    ids = servers(wire, 1)
+    wire.fail("StartRecovery", *[server_error()] * 4)
+    with pytest.raises(OutcomeUnknownError) as info:
+        drs.start_recovery(ids, is_drill=True, tags={})
+    message = str(info.value)
+    assert message.startswith(f"StartRecovery for {ids[0]}: outcome unknown: ")
+    assert "failed after 4 attempts (3 retries over 14 s): InternalServerException" in message
+    assert "drsorch:token=tok-0" in message
+    assert isinstance(info.value.__cause__, RetriesExhaustedError)
+    assert len(wire.calls_to("DescribeJobs")) == 4  # looked after every failure
     assert wire.drs.jobs == []
 
 

@@ -39,6 +39,8 @@ from drsorch.errors import (
     MalformedResponseError,
     NotFoundError,
     OutcomeUnknownError,
+    RetriesExhaustedError,
+    RetryableError,
     ThrottledError,
 )
 
@@ -59,6 +61,12 @@ ID_CHUNK = 200
 JOB_ID_CHUNK = 1000
 #: How far before "now" a lost job is looked for: covers clock skew against DRS.
 JOB_LOOKBACK_SECONDS = 900.0
+
+
+class _JobMayExist(RetryableError):
+    """A conflict met by a re-sent StartRecovery: DRS allows one active job per server, so
+    the job of the lost first attempt most likely exists but DescribeJobs does not list it
+    yet (eventual consistency). Retryable: look again after the next back-off."""
 
 
 def _chunks(ids: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -191,13 +199,13 @@ class DrsAdapter:
             "isDrill": is_drill,
             "tags": job_tags,
         }
+        where = describe_target(op, server_id=server_id, server_ids=ids)
         maybe_sent = False  # an earlier attempt may have created the job
 
         def lookup(cause: AwsError) -> JobInfo | None:
             try:
                 return self.find_job_by_tags({TOKEN_TAG: token}, since)
             except AwsError as lookup_error:
-                where = describe_target(op, server_id=server_id, server_ids=ids)
                 raise OutcomeUnknownError(
                     f"{where}: outcome unknown: the request failed ({cause}) and looking for "
                     f"its job by tag {TOKEN_TAG}={token} failed too ({lookup_error}); "
@@ -211,13 +219,15 @@ class DrsAdapter:
             try:
                 response = self._client.start_recovery(**params)
             except ClientError as exc:
-                # A retry after a lost answer meets the first job: DRS allows one active
-                # job per server, so a conflict here most likely *is* our job.
                 code = (exc.response.get("Error") or {}).get("Code")
                 if maybe_sent and code == "ConflictException":
-                    found = lookup(AwsError(str(exc), operation=op, code=code))
-                    if found is not None:
-                        return found
+                    raise _JobMayExist(
+                        f"{where}: ConflictException after an attempt whose answer was lost: "
+                        f"its job probably exists but is not listed yet ({exc})",
+                        operation=op,
+                        server_id=server_id,
+                        code=code,
+                    ) from exc
                 raise
             return read_job_field(response, operation=op)
 
@@ -228,9 +238,22 @@ class DrsAdapter:
             maybe_sent = True
             return lookup(error)
 
-        return self._retry.call(
-            send, operation=op, server_id=server_id, server_ids=ids, reconcile=reconcile
-        )
+        try:
+            return self._retry.call(
+                send, operation=op, server_id=server_id, server_ids=ids, reconcile=reconcile
+            )
+        except RetriesExhaustedError as exc:
+            if not maybe_sent:
+                raise  # every failure was refused before DRS acted: nothing was launched
+            # Some attempt may have reached DRS, and no job with our token is listed (yet):
+            # the runner must not relaunch blindly.
+            raise OutcomeUnknownError(
+                f"{where}: outcome unknown: {exc}; an attempt may have reached DRS, so look "
+                f"for a job tagged {TOKEN_TAG}={token} before launching these servers again",
+                operation=op,
+                server_id=server_id,
+                code=exc.code,
+            ) from exc
 
     # --- jobs ------------------------------------------------------------------------------
 
