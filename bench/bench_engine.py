@@ -340,6 +340,9 @@ def scale_child(name: str, trace: bool, profile: bool) -> dict[str, Any]:
         tracemalloc.stop()
     region = run.pop("_region")
     run.pop("_record")
+    check_draws(plan, region)
+    bound = lower_bound(plan, region)
+    run.update(lower_bound=bound.seconds, ratio=run["makespan"] / bound.seconds)
     run["plan_seconds"] = plan_seconds
     run["maxrss_mib"] = maxrss_mib()
     run["tracemalloc_peak_mib"] = peak / 2**20 if peak is not None else None
@@ -406,7 +409,7 @@ def print_report(result: dict[str, Any]) -> None:
         print("2. Scale (one fresh process per run)")
         print(
             f"{'run':26} {'servers':>7} {'wall s':>7} {'cpu s':>6} {'ms/server':>9} "
-            f"{'maxrss MiB':>10} {'tracemalloc MiB':>15} {'makespan s':>10}"
+            f"{'maxrss MiB':>10} {'tracemalloc MiB':>15} {'makespan s':>10} {'ratio':>6}"
         )
         for r in result["scale"]:
             tm = r["tracemalloc_peak_mib"]
@@ -414,7 +417,7 @@ def print_report(result: dict[str, Any]) -> None:
                 f"{r['label']:26} {r['servers']:7d} {r['wall_seconds']:7.1f} "
                 f"{r['cpu_seconds']:6.1f} {r['wall_seconds'] / r['servers'] * 1000:9.2f} "
                 f"{r['maxrss_mib']:10.0f} {'-' if tm is None else f'{tm:.0f}':>15} "
-                f"{r['makespan']:10.0f}"
+                f"{r['makespan']:10.0f} {r['ratio']:6.3f}"
             )
         print()
     print("3. API calls per recovered server")
