@@ -205,7 +205,8 @@ def run_once(plan: Plan, seed: int, label: str, progress: bool = False) -> dict[
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu
     if record.Status != "COMPLETED":
-        raise AssertionError(f"{label}: execution ended {record.Status}")
+        first = "; ".join(e.Message for e in record.Errors[:3])
+        raise AssertionError(f"{label}: execution ended {record.Status}: {first}")
     servers = len(plan.all_server_ids())
     counts = {op: region.recorder.count(operation=op) for op in OPERATIONS}
     errors = region.recorder.count(outcome="error") + region.recorder.count(outcome="fault")
@@ -318,6 +319,7 @@ def mean_per_server(runs: list[dict[str, Any]]) -> dict[str, float]:
 # -- 2. scale ------------------------------------------------------------------------------
 
 
+MAX_TIMEOUT_SECONDS = 7 * 86_400  # the plan schema's maximum TimeoutSeconds
 SCALES = {"1k": (10, 100), "10k": (100, 100)}  # name: (waves, servers per wave)
 
 
@@ -325,7 +327,11 @@ def scale_child(name: str, trace: bool, profile: bool) -> dict[str, Any]:
     """One scale run in this (child) process; its figures as a dict."""
     waves, per = SCALES[name]
     t0 = time.perf_counter()
-    plan = parse_plan(make_plan(0, waves=waves, servers_per_wave=per))
+    raw = make_plan(0, waves=waves, servers_per_wave=per)
+    # A 100-wave chain takes ~35 virtual hours: past the default TimeoutSeconds (4 h) the
+    # engine aborts it, so scale runs use the largest timeout a plan may set (7 days).
+    raw["TimeoutSeconds"] = MAX_TIMEOUT_SECONDS
+    plan = parse_plan(raw)
     plan_seconds = time.perf_counter() - t0
     if trace:
         tracemalloc.start()
