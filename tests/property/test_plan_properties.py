@@ -32,7 +32,7 @@ def _valid(data: dict[str, Any]) -> Plan:
     return plan
 
 
-@settings(max_examples=80)
+@settings(max_examples=50)
 @given(plans())
 def test_generated_plans_are_valid_and_match_the_schema(data: dict[str, Any]) -> None:
     plan = _valid(data)
@@ -40,7 +40,7 @@ def test_generated_plans_are_valid_and_match_the_schema(data: dict[str, Any]) ->
     assert list(SCHEMA_VALIDATOR.iter_errors(data)) == []
 
 
-@settings(max_examples=60)
+@settings(max_examples=40)
 @given(plans(), st.sampled_from(["yaml", "json"]))
 def test_load_dump_load_is_unchanged(data: dict[str, Any], fmt: str) -> None:
     plan = _valid(data)
@@ -58,7 +58,7 @@ def test_load_dump_load_is_unchanged(data: dict[str, Any], fmt: str) -> None:
         assert load_plan(raw) == plan
 
 
-@settings(max_examples=60)
+@settings(max_examples=40)
 @given(plans(dag=True, min_waves=2))
 def test_levels_respect_every_dependency(data: dict[str, Any]) -> None:
     plan = _valid(data)
@@ -74,7 +74,7 @@ def test_levels_respect_every_dependency(data: dict[str, Any]) -> None:
     assert len(chain) == len(plan.levels())
 
 
-@settings(max_examples=60)
+@settings(max_examples=40)
 @given(plans(dag=False))
 def test_plans_without_a_dag_run_strictly_in_wave_number_order(data: dict[str, Any]) -> None:
     plan = _valid(data)
@@ -83,7 +83,7 @@ def test_plans_without_a_dag_run_strictly_in_wave_number_order(data: dict[str, A
     assert plan.longest_chain() == numbers
 
 
-@settings(max_examples=60)
+@settings(max_examples=40)
 @given(plans())
 def test_launch_order_is_a_permutation_of_the_wave(data: dict[str, Any]) -> None:
     plan = _valid(data)
@@ -93,7 +93,7 @@ def test_launch_order_is_a_permutation_of_the_wave(data: dict[str, Any]) -> None
             assert w.launch_order()[0] == w.server_ids[w.execution_order[0] - 1]
 
 
-@settings(max_examples=100)
+@settings(max_examples=80)
 @given(invalid_plans())
 def test_every_mutation_is_rejected_naming_its_path(mutation: Mutation) -> None:
     plan, problems = validate_data(mutation.data)
@@ -165,5 +165,5 @@ _SHAPES = {
 
 @pytest.mark.parametrize("shape", sorted(_SHAPES))
 def test_the_strategy_generates(shape: str) -> None:
-    quick = settings(max_examples=2000, database=None, phases=[Phase.generate])
+    quick = settings(max_examples=1000, database=None, phases=[Phase.generate])
     find(plans(), _SHAPES[shape], settings=quick)  # raises NoSuchExample if never
