@@ -12,7 +12,16 @@ import jsonschema
 import pytest
 from tests.utils.plans import example_paths, fixture_data, make_plan, valid_fixture_paths
 
-from drsorch.plan import plan_json_schema, read_document
+from drsorch.plan import (
+    Defaults,
+    HealthCheckSettings,
+    Notifications,
+    Plan,
+    Target,
+    Wave,
+    plan_json_schema,
+    read_document,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -92,3 +101,19 @@ def test_schema_rejects_field_level_mistakes(
     validator: jsonschema.protocols.Validator, change: str
 ) -> None:
     assert list(validator.iter_errors(_broken(change))), change
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "plan-format.md"
+
+
+@pytest.mark.parametrize(
+    "model", [Plan, Target, Notifications, Defaults, Wave, HealthCheckSettings], ids=repr
+)
+def test_every_field_is_documented_in_the_plan_format_reference(model: type[Plan]) -> None:
+    doc = DOC.read_text(encoding="utf-8")
+    missing = [
+        info.alias
+        for info in model.model_fields.values()
+        if info.alias and f"| `{info.alias}` |" not in doc
+    ]
+    assert missing == []
