@@ -55,8 +55,19 @@ def _account_id(value: Any) -> Any:
     return value
 
 
+def _not_bool(value: Any) -> Any:
+    # pydantic takes true/false as 1/0; in a plan `WaitTimeSeconds: yes` is a mistake.
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {str(value).lower()}")
+    return value
+
+
+Number = Annotated[int, BeforeValidator(_not_bool)]
+
+
 def _wave_ref(value: Any) -> Any:
     """Normalize ``3``, ``"3"``, ``"Wave-3"`` to ``3``."""
+    _not_bool(value)
     if isinstance(value, str) and (m := WAVE_REF_RE.match(value.strip())):
         return int(m.group(1))
     if isinstance(value, str):
@@ -131,10 +142,10 @@ class HealthCheckSettings(_Model):
     """Health-check fields as written; any may be left out to inherit (wave ← plan ← built-in)."""
 
     enabled: bool | None = Field(None, description="false: a LAUNCHED server is COMPLETED at once")
-    poll_interval_seconds: int | None = Field(
+    poll_interval_seconds: Number | None = Field(
         None, ge=1, le=3600, description="seconds between polls"
     )
-    max_polls: int | None = Field(None, ge=1, le=1000, description="polls before giving up")
+    max_polls: Number | None = Field(None, ge=1, le=1000, description="polls before giving up")
     require: HealthRequirement | None = Field(
         None, description="RUNNING: instance running; STATUS_OK: also both status checks ok"
     )
@@ -175,17 +186,17 @@ class Notifications(_Model):
 class Wave(_Model):
     """One wave: a set of servers recovered together, after its dependencies."""
 
-    wave_number: int = Field(ge=1, le=MAX_WAVE_NUMBER)
+    wave_number: Number = Field(ge=1, le=MAX_WAVE_NUMBER)
     wave_name: str | None = Field(None, max_length=256)
     server_ids: list[ServerId] = Field(min_length=1, description="DRS source server ids")
     execution_type: Literal["PARALLEL", "SEQUENTIAL"] = "PARALLEL"
-    execution_order: list[int] | None = Field(
+    execution_order: list[Number] | None = Field(
         None, description="SEQUENTIAL only: launch order as 1-based positions in ServerIds"
     )
     dependencies: list[WaveRef] | None = Field(
         None, description="WaveNumbers this wave waits for; omitted = the previous wave"
     )
-    wait_time_seconds: int = Field(0, ge=0, le=MAX_WAIT_SECONDS)
+    wait_time_seconds: Number = Field(0, ge=0, le=MAX_WAIT_SECONDS)
     health_check: HealthCheckSettings | None = None
     pause_before: bool = False
 
@@ -207,7 +218,7 @@ class Plan(_Model):
     plan_name: str = Field(min_length=1, max_length=256)
     description: str | None = Field(None, max_length=4096)
     execution_type: Literal["DRILL", "RECOVERY"] = "DRILL"
-    timeout_seconds: int = Field(14_400, ge=1, le=MAX_TIMEOUT_SECONDS)
+    timeout_seconds: Number = Field(14_400, ge=1, le=MAX_TIMEOUT_SECONDS)
     target: Target | None = None
     notifications: Notifications | None = None
     defaults: Defaults | None = None
