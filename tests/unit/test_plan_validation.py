@@ -377,3 +377,18 @@ def test_cross_field_checks_still_run_when_field_types_are_wrong() -> None:
 def test_waves_of_the_wrong_shape_do_not_crash(waves: Any) -> None:
     plan, found = validate_data({"PlanId": "p", "PlanName": "n", "Waves": waves})
     assert plan is None and found and all(p.startswith("Waves") for p in found)
+
+
+@pytest.mark.parametrize(
+    ("fields", "path"),
+    [
+        ({"WaitTimeSeconds": True}, "Waves[0].WaitTimeSeconds"),
+        ({"WaveNumber": True}, "Waves[0].WaveNumber"),
+        ({"Dependencies": [False]}, "Waves[0].Dependencies[0]"),
+        ({"HealthCheck": {"MaxPolls": True}}, "Waves[0].HealthCheck.MaxPolls"),
+    ],
+)
+def test_yes_and_no_are_not_numbers(fields: dict[str, Any], path: str) -> None:
+    w = {"WaveNumber": 1, "ServerIds": [A], **fields}
+    found = problems(w)
+    assert any(p.startswith(f"{path}: must be a number, not ") for p in found), found
