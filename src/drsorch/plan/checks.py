@@ -101,6 +101,8 @@ def _orders(waves: list[tuple[int, dict[str, Any]]]) -> Iterator[str]:
 
 def _dependencies(waves: list[tuple[int, dict[str, Any]]]) -> Iterator[str]:
     numbers = {n for _, w in waves if (n := _int(w.get("WaveNumber"))) is not None}
+    ordered = sorted(numbers)
+    previous = dict(zip(ordered[1:], ordered, strict=False))
     graph: dict[int, list[int]] = {}
     for i, w in waves:
         n = _int(w.get("WaveNumber"))
@@ -108,8 +110,7 @@ def _dependencies(waves: list[tuple[int, dict[str, Any]]]) -> Iterator[str]:
         if n is None:
             continue
         if deps is None:
-            earlier = [m for m in numbers if m < n]
-            graph[n] = [max(earlier)] if earlier else []
+            graph[n] = [previous[n]] if n in previous else []
             continue
         if not isinstance(deps, list):
             continue
@@ -129,35 +130,42 @@ def _dependencies(waves: list[tuple[int, dict[str, Any]]]) -> Iterator[str]:
 
 
 def _cycles(graph: dict[int, list[int]]) -> list[list[int]]:
-    """Each distinct cycle once, as a closed path (``2 -> 3 -> 2``), found by DFS."""
+    """Each distinct cycle once, as a closed path (``2 -> 3 -> 2``), found by DFS.
+
+    Iterative, not recursive: a chain of thousands of waves must not hit Python's
+    recursion limit (a traceback instead of a report).
+    """
     white, grey, black = 0, 1, 2
     color = dict.fromkeys(graph, white)
-    stack: list[int] = []
     found: list[list[int]] = []
     seen: set[frozenset[int]] = set()
 
-    def visit(n: int) -> None:
-        color[n] = grey
-        stack.append(n)
-        for d in graph.get(n, []):
-            if color.get(d, black) == grey:
-                loop = stack[stack.index(d) :]
-                key = frozenset(loop)
-                if key not in seen:
-                    seen.add(key)
-                    # Read it in dependency order: d waits for ... which waits for d.
-                    path = [*reversed(loop)]
-                    start = path.index(min(path))
-                    path = path[start:] + path[:start]
-                    found.append([*path, path[0]])
-            elif color.get(d) == white:
-                visit(d)
-        stack.pop()
-        color[n] = black
-
-    for n in sorted(graph):
-        if color[n] == white:
-            visit(n)
+    for root in sorted(graph):
+        if color[root] != white:
+            continue
+        color[root] = grey
+        stack = [root]  # the current DFS path
+        pending = [iter(graph.get(root, []))]
+        while pending:
+            for d in pending[-1]:
+                if color.get(d, black) == grey:
+                    loop = stack[stack.index(d) :]
+                    key = frozenset(loop)
+                    if key not in seen:
+                        seen.add(key)
+                        # Read it in dependency order: d waits for ... which waits for d.
+                        path = [*reversed(loop)]
+                        start = path.index(min(path))
+                        path = path[start:] + path[:start]
+                        found.append([*path, path[0]])
+                elif color.get(d) == white:
+                    color[d] = grey
+                    stack.append(d)
+                    pending.append(iter(graph.get(d, [])))
+                    break
+            else:
+                pending.pop()
+                color[stack.pop()] = black
     return found
 
 

@@ -234,6 +234,21 @@ class Plan(_Model):
     def all_server_ids(self) -> list[str]:
         return [sid for w in self.waves for sid in w.server_ids]
 
+    def _dependency_map(self) -> dict[int, list[int]]:
+        """Every wave's effective dependencies, in O(n log n) for plans of thousands of waves."""
+        numbers = sorted(w.wave_number for w in self.waves)
+        previous = dict(zip(numbers[1:], numbers, strict=False))
+        return {
+            w.wave_number: (
+                list(dict.fromkeys(w.dependencies))
+                if w.dependencies is not None
+                else [previous[w.wave_number]]
+                if w.wave_number in previous
+                else []
+            )
+            for w in self.waves
+        }
+
     def dependencies_of(self, wave: Wave) -> list[int]:
         """Explicit Dependencies, or the previous wave by WaveNumber when omitted."""
         if wave.dependencies is not None:
@@ -248,16 +263,24 @@ class Plan(_Model):
     def levels(self) -> list[list[int]]:
         """Waves grouped by the earliest step they can run in (a topological layering)."""
         depth: dict[int, int] = {}
-        by_number = {w.wave_number: w for w in self.waves}
-
-        def level(n: int) -> int:
-            if n not in depth:
-                deps = self.dependencies_of(by_number[n])
-                depth[n] = 1 + max((level(d) for d in deps), default=-1)
-            return depth[n]
-
-        for n in sorted(by_number):
-            level(n)
+        deps = self._dependency_map()
+        # Iterative depth-first walk: a chain of thousands of waves must not recurse.
+        for root in sorted(deps):
+            stack, expanded = [root], set()
+            while stack:
+                n = stack[-1]
+                if n in depth:
+                    stack.pop()
+                    continue
+                todo = [d for d in deps[n] if d not in depth]
+                if not todo:
+                    depth[n] = 1 + max((depth[d] for d in deps[n]), default=-1)
+                    stack.pop()
+                elif n in expanded:  # only reachable again through itself
+                    raise ValueError(f"wave {n} is part of a dependency cycle")
+                else:
+                    expanded.add(n)
+                    stack.extend(todo)
         out: list[list[int]] = [[] for _ in range(max(depth.values()) + 1)]
         for n in sorted(depth):
             out[depth[n]].append(n)
@@ -265,14 +288,20 @@ class Plan(_Model):
 
     def longest_chain(self) -> list[int]:
         """The longest path of dependent waves, first wave first."""
-        by_number = {w.wave_number: w for w in self.waves}
-        best: dict[int, list[int]] = {}
-        for layer in self.levels():
-            for n in layer:
-                deps = self.dependencies_of(by_number[n])
-                prev = max((best[d] for d in deps), key=len, default=[])
-                best[n] = [*prev, n]
-        return max(best.values(), key=len)
+        deps = self._dependency_map()
+        order = [n for layer in self.levels() for n in layer]
+        length: dict[int, int] = {}
+        before: dict[int, int | None] = {}  # the dependency the longest chain comes through
+        for n in order:
+            via = max(deps[n], key=length.__getitem__, default=None)
+            before[n] = via
+            length[n] = 1 + (length[via] if via is not None else 0)
+        chain: list[int] = []
+        at: int | None = max(order, key=length.__getitem__)
+        while at is not None:
+            chain.append(at)
+            at = before[at]
+        return chain[::-1]
 
     def job_count(self, wave: Wave) -> int:
         """DRS jobs a wave needs: one per server when SEQUENTIAL, chunks of 100 when PARALLEL."""
