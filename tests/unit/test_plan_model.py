@@ -204,3 +204,28 @@ def test_summary_of_a_single_wave_is_singular() -> None:
     lines = summarize(load_plan(fixture_path("one-wave.yaml")))
     assert lines[0].endswith("DRILL, 1 wave, 2 servers")
     assert lines[2] == "longest chain: 1 (1 wave)"
+
+
+# -- scale ----------------------------------------------------------------------------------
+
+
+def test_a_10000_wave_chain_against_wave_number_order_has_10000_levels() -> None:
+    data = make_plan(2, waves=10_000, servers_per_wave=1)
+    for w in data["Waves"]:  # wave n waits for wave n + 1: deep, and not in file order
+        w["Dependencies"] = [w["WaveNumber"] + 1] if w["WaveNumber"] < 10_000 else []
+    plan = parse_plan(data)
+    assert plan.levels()[:2] == [[10_000], [9_999]]
+    assert plan.longest_chain()[:3] == [10_000, 9_999, 9_998]
+    assert len(plan.longest_chain()) == 10_000
+
+
+def test_levels_of_an_unvalidated_plan_with_a_cycle_raise() -> None:
+    plan = Plan.model_validate(
+        {
+            "PlanId": "p",
+            "PlanName": "n",
+            "Waves": [wave(1, Dependencies=[2]), wave(2, Dependencies=[1])],
+        }
+    )
+    with pytest.raises(ValueError, match="dependency cycle"):
+        plan.levels()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.utils.plans import fixture_path
+from tests.utils.plans import fixture_path, make_plan
 
 from drsorch.errors import PlanError
 from drsorch.plan import load_plan, parse_plan, validate_data
@@ -392,3 +392,11 @@ def test_yes_and_no_are_not_numbers(fields: dict[str, Any], path: str) -> None:
     w = {"WaveNumber": 1, "ServerIds": [A], **fields}
     found = problems(w)
     assert any(p.startswith(f"{path}: must be a number, not ") for p in found), found
+
+
+def test_a_cycle_through_a_10000_wave_chain_is_reported_not_a_crash() -> None:
+    data = make_plan(3, waves=10_000, servers_per_wave=1)
+    data["Waves"][0]["Dependencies"] = [10_000]  # 1 waits for 10000, which waits for ...
+    plan, found = validate_data(data)
+    assert plan is None
+    assert found == ["Waves: dependency cycle " + " -> ".join(map(str, [*range(1, 10_001), 1]))]
