@@ -11,13 +11,27 @@ from drsorch.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from drsorch.errors import PlanError
 from drsorch.plan import DRS_MAX_SERVERS_PER_JOB, Plan, load_plan, plan_json_schema
 
+# Past this many steps (or waves in one step) a summary line shows the ends and elides the
+# middle: a 10 000-wave plan must still get a *short* summary.
+_MAX_SHOWN = 12
+
+
+def _elide(items: list[str], sep: str) -> str:
+    if len(items) <= _MAX_SHOWN:
+        return sep.join(items)
+    head, tail = items[: _MAX_SHOWN - 3], items[-2:]
+    return sep.join([*head, f"... {len(items) - len(head) - len(tail)} more ...", *tail])
+
 
 def summarize(plan: Plan) -> list[str]:
     """A few lines a DR engineer reads to confirm the plan is what they meant."""
     servers = plan.all_server_ids()
-    order = " -> ".join(
-        "{" + ", ".join(map(str, layer)) + "}" if len(layer) > 1 else str(layer[0])
-        for layer in plan.levels()
+    order = _elide(
+        [
+            "{" + _elide([str(n) for n in layer], ", ") + "}" if len(layer) > 1 else str(layer[0])
+            for layer in plan.levels()
+        ],
+        " -> ",
     )
     chain = plan.longest_chain()
     lines = [
@@ -25,7 +39,7 @@ def summarize(plan: Plan) -> list[str]:
         f"{len(plan.waves)} wave{'s' * (len(plan.waves) != 1)}, "
         f"{len(servers)} server{'s' * (len(servers) != 1)}",
         f"run order: {order}",
-        f"longest chain: {' -> '.join(map(str, chain))} "
+        f"longest chain: {_elide([str(n) for n in chain], ' -> ')} "
         f"({len(chain)} wave{'s' * (len(chain) != 1)})",
     ]
     for wave in plan.waves:
