@@ -229,3 +229,20 @@ def test_levels_of_an_unvalidated_plan_with_a_cycle_raise() -> None:
     )
     with pytest.raises(ValueError, match="dependency cycle"):
         plan.levels()
+
+
+def test_summary_of_a_10000_wave_plan_stays_short() -> None:
+    lines = summarize(parse_plan(make_plan(1, waves=10_000, servers_per_wave=1)))
+    first_nine = " -> ".join(map(str, range(1, 10)))
+    assert lines[1] == f"run order: {first_nine} -> ... 9989 more ... -> 9999 -> 10000"
+    assert lines[2].endswith("... 9989 more ... -> 9999 -> 10000 (10000 waves)")
+    assert all(len(line) < 200 for line in lines)
+
+
+def test_summary_elides_a_wide_step() -> None:
+    data = make_plan(1, waves=30, servers_per_wave=1)
+    for w in data["Waves"][1:]:
+        w["Dependencies"] = [1]
+    lines = summarize(parse_plan(data))
+    assert lines[1] == "run order: 1 -> {2, 3, 4, 5, 6, 7, 8, 9, 10, ... 18 more ..., 29, 30}"
+    assert lines[2] == "longest chain: 1 -> 2 (2 waves)"
