@@ -99,7 +99,11 @@ def read_document(path: str | Path) -> dict[str, Any]:
         size = p.stat().st_size
         if size > MAX_PLAN_BYTES:
             raise PlanError(f"{p}: {size} bytes is larger than the 5 MB a plan may have")
-        raw = p.read_bytes()
+        # Bounded read: a device or pipe (/dev/zero, <(...)) reports size 0 but never ends.
+        with p.open("rb") as f:
+            raw = f.read(MAX_PLAN_BYTES + 1)
+        if len(raw) > MAX_PLAN_BYTES:
+            raise PlanError(f"{p}: larger than the 5 MB a plan may have")
     except OSError as exc:
         raise PlanError(f"{p}: cannot read: {exc.strerror or exc}") from exc
     if b"\x00" in raw:
