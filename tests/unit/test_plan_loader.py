@@ -56,10 +56,10 @@ def test_read_error_is_one_line_even_as_root(
     p = tmp_path / "secret.yaml"
     p.write_text("PlanId: x\n")
 
-    def deny(self: Path) -> bytes:
+    def deny(self: Path, *args: object, **kwargs: object) -> bytes:
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_bytes", deny)
+    monkeypatch.setattr(Path, "open", deny)
     assert str(error_of(p)).endswith("secret.yaml: cannot read: Permission denied")
 
 
@@ -73,6 +73,12 @@ def test_binary_junk(tmp_path: Path) -> None:
     p = tmp_path / "junk.yaml"
     p.write_bytes(os.urandom(4096) + b"\x00")
     assert str(error_of(p)).endswith("binary data, not a YAML or JSON plan")
+
+
+def test_an_endless_device_is_cut_off_at_5_mb() -> None:
+    assert str(error_of(Path("/dev/zero"))).endswith(
+        "/dev/zero: larger than the 5 MB a plan may have"
+    )
 
 
 def test_not_utf8(tmp_path: Path) -> None:
