@@ -161,6 +161,7 @@ BAD_FILES = {
     ),
     "over 5 MB": (_huge, "is larger than the 5 MB a plan may have"),
     "binary junk": (_junk, "binary data, not a YAML or JSON plan"),
+    "endless device": (lambda tmp: Path("/dev/zero"), "larger than the 5 MB a plan may have"),
     "not utf-8": (_not_utf8, "not UTF-8 text"),
     "billion laughs": (
         lambda tmp: fixture_path("invalid/billion-laughs.yaml"),
