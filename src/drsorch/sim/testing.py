@@ -1,0 +1,100 @@
+"""Helpers for tests that drive the simulator through real boto3 clients.
+
+- :func:`clients` makes a DRS and an EC2 client that talk to a region in-process (or to a
+  served region through ``endpoint_url``), with botocore's retries off as the engine has
+  them, and placeholder credentials.
+- :func:`capture_bodies` keeps the raw HTTP response bodies the clients receive, and
+  :func:`body_problems` checks one against botocore's output shape (unknown fields, enum
+  values, types, id patterns), which botocore's own parser never does.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from drsorch.sim.region import SimRegion
+from drsorch.sim.shapes import check, service_model
+from drsorch.sim.wire import attach
+
+#: Date-time shapes whose model pattern ends in Z while real DRS answers +00:00.
+DATE_SHAPES = frozenset({"ISO8601DatetimeString"})
+
+
+def client_config(**overrides: Any) -> Any:
+    from botocore.config import Config
+
+    settings: dict[str, Any] = {
+        "retries": {"total_max_attempts": 1, "mode": "standard"},
+        "connect_timeout": 2,
+        "read_timeout": 5,
+    }
+    settings.update(overrides)
+    return Config(**settings)
+
+
+def clients(
+    region: SimRegion | None = None, *, endpoint_url: str | None = None, **config: Any
+) -> tuple[Any, Any]:
+    """``(drs, ec2)`` clients: in-process on ``region``, or over HTTP at ``endpoint_url``."""
+    if endpoint_url is None and region is None:
+        raise ValueError("give a region or an endpoint_url")
+    session = _session()
+    cfg = client_config(**config)
+    name = region.region_name if region is not None else "us-east-1"
+    drs = session.client("drs", endpoint_url=endpoint_url, config=cfg, region_name=name)
+    ec2 = session.client("ec2", endpoint_url=endpoint_url, config=cfg, region_name=name)
+    if endpoint_url is None and region is not None:
+        attach(drs, region)
+        attach(ec2, region)
+    return drs, ec2
+
+
+@functools.cache
+def _session() -> Any:
+    """One shared session: clients made from it reuse its loaded service models (fast)."""
+    import boto3
+
+    return boto3.Session(
+        aws_access_key_id="AKIASIMULATOR0000000",
+        aws_secret_access_key="simulator-secret",
+        region_name="us-east-1",
+    )
+
+
+def capture_bodies(client: Any) -> list[tuple[str, int, bytes, str | None]]:
+    """Record ``(operation, status, body, x-amzn-errortype)`` of every response ``client``
+    receives."""
+    seen: list[tuple[str, int, bytes, str | None]] = []
+
+    def keep(http_response: Any, model: Any, **_: Any) -> None:
+        error_type = http_response.headers.get("x-amzn-errortype")
+        seen.append((model.name, http_response.status_code, http_response.content, error_type))
+
+    client.meta.events.register("after-call", keep)
+    return seen
+
+
+def body_problems(
+    service: str, operation: str, body: bytes, error_type: str | None = None
+) -> list[dict[str, str]]:
+    """How a DRS JSON response body breaks botocore's model (empty: it fits): the
+    operation's output shape, or the error's shape when ``error_type`` names a modeled one."""
+    if service != "drs":
+        raise ValueError("only DRS bodies are JSON; check EC2 parsed output instead")
+    model = service_model("drs")
+    if error_type is not None:
+        if error_type not in model.shape_names:
+            return []  # unmodeled errors (ExpiredTokenException...) have no shape to check
+        shape = model.shape_for(error_type)
+    else:
+        shape = model.operation_model(operation).output_shape
+    return check(shape, json.loads(body), enums=True, unknown=True, skip_patterns=DATE_SHAPES)
+
+
+def parsed_problems(service: str, operation: str, parsed: dict[str, Any]) -> list[dict[str, str]]:
+    """How a parsed response (minus ResponseMetadata) breaks botocore's output shape."""
+    shape = service_model(service).operation_model(operation).output_shape
+    data = {k: v for k, v in parsed.items() if k != "ResponseMetadata"}
+    return check(shape, data, enums=True, unknown=True, skip_patterns=DATE_SHAPES)
