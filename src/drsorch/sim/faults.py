@@ -192,6 +192,7 @@ class FaultBook:
     ) -> Fault | None:
         """The request fault that fires for this call in ``phase``, if any."""
         ids: set[str] | None = None
+        winner: Fault | None = None
         for state in self._states:
             fault = state.fault
             if not fault.is_request_fault or fault.phase != phase:
@@ -211,10 +212,12 @@ class FaultBook:
             if fault.rate is not None and not self._bucket_empty(state, now):
                 continue
             draw = self._rng.random() if fault.probability < 1.0 else 0.0
-            if self._admit(state, draw):
+            # every matching fault counts the call (so nth means the n-th call it matched),
+            # and the first one that fires wins
+            if self._admit(state, draw) and winner is None:
                 state.fired += 1
-                return fault
-        return None
+                winner = fault
+        return winner
 
     def for_launch(self, server_id: str, launch_number: int, now: float) -> list[Fault]:
         """The model faults that fire for this server's launch (at most one per kind)."""
