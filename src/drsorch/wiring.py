@@ -53,6 +53,23 @@ def local_user() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+_LOADER: Any = None
+
+
+def _botocore_session() -> Any:
+    """A fresh botocore session sharing one model loader: parsing the EC2 model takes
+    ~0.5 s, and simulated runs (tests, benchmarks) create many sessions."""
+    global _LOADER
+    import botocore.loaders
+    import botocore.session
+
+    if _LOADER is None:
+        _LOADER = botocore.loaders.create_loader()
+    session = botocore.session.Session()
+    session.register_component("data_loader", _LOADER)
+    return session
+
+
 def _adapters(
     session: Any, clock: Clock, on_retry: Callable[..., None] | None
 ) -> tuple[DrsAdapter, Ec2Adapter]:
@@ -97,6 +114,7 @@ def simulated(
         aws_access_key_id="SIMULATOR",
         aws_secret_access_key="SIMULATOR",
         region_name=region_name,
+        botocore_session=_botocore_session(),
     )
     attach(session, region)
     drs, ec2 = _adapters(session, clock, on_retry)

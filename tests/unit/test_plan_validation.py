@@ -400,3 +400,17 @@ def test_a_cycle_through_a_10000_wave_chain_is_reported_not_a_crash() -> None:
     plan, found = validate_data(data)
     assert plan is None
     assert found == ["Waves: dependency cycle " + " -> ".join(map(str, [*range(1, 10_001), 1]))]
+
+
+def test_snake_case_field_names_are_unknown_in_a_file() -> None:
+    """Plan files use the PascalCase names only; a lowercase key is reported, not guessed."""
+    from drsorch.plan import validate_data
+
+    data = {
+        "PlanId": "p",
+        "PlanName": "p",
+        "Waves": [{"WaveNumber": 1, "ServerIds": ["s-3d75cdc0d9a28a725"], "dependencies": []}],
+    }
+    plan, problems = validate_data(data)
+    assert plan is None
+    assert problems == ["Waves[0].dependencies: unknown field"]

@@ -22,7 +22,7 @@ from drsorch.clock import DEFAULT_EPOCH, VirtualClock
 from drsorch.history import ExecutionRecord
 from drsorch.plan import Plan, parse_plan
 from drsorch.runner import Runner
-from drsorch.sim import Fault, Scenario
+from drsorch.sim import Fault, Scenario, Span, Timing
 from drsorch.sim.recorder import RecordedCall
 from drsorch.store import MemoryStore
 from drsorch.wiring import World, simulated
@@ -71,6 +71,15 @@ class Outcome:
         return wave
 
 
+#: Shorter DRS/EC2 durations than the simulator's realistic defaults (8-20 min launches):
+#: the same behaviour with fewer poll ticks, so generated tests run quickly.
+FAST_TIMING = Timing(
+    launch=Span(min=60, max=240),
+    running=Span(min=10, max=60),
+    status_ok=Span(min=30, max=120),
+)
+
+
 def as_plan(plan: Plan | Mapping[str, Any]) -> Plan:
     return plan if isinstance(plan, Plan) else parse_plan(dict(plan))
 
@@ -84,15 +93,17 @@ def run_plan(
     replication: Mapping[str, str] | None = None,
     missing: Iterable[str] = (),
     approve: bool = True,
+    fast: bool = True,
 ) -> Outcome:
     """Run ``plan`` to its end on a fresh simulated region; see the module docstring.
 
     ``replication`` sets some servers' replication state; ``missing`` leaves servers out of
-    the region (preflight tests).
+    the region (preflight tests). ``fast`` (default) uses :data:`FAST_TIMING` unless a
+    scenario is given.
     """
     the_plan = as_plan(plan)
     clock = VirtualClock(start=DEFAULT_EPOCH)
-    scenario = scenario or Scenario()
+    scenario = scenario or Scenario(timing=FAST_TIMING if fast else Timing())
     absent = set(missing)
     if absent:
         from drsorch.sim import ServerSpec

@@ -177,7 +177,7 @@ def validate_data(data: dict[str, Any]) -> tuple[Plan | None, list[str]]:
     problems: list[str] = []
     plan: Plan | None = None
     try:
-        plan = Plan.model_validate(data)
+        plan = Plan.model_validate(data, by_alias=True, by_name=False)
     except ValidationError as exc:
         problems += [f"{_path(e['loc'])}: {_message(dict(e))}" for e in exc.errors()]
     problems += check_plan(data)

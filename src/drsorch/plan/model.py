@@ -124,7 +124,7 @@ WaveRef = Annotated[
 class _Model(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_pascal,
-        populate_by_name=True,
+        populate_by_name=True,  # code may build models by field name; files may not
         extra="forbid",
         frozen=True,
         str_strip_whitespace=True,
