@@ -20,6 +20,7 @@ from aws_wire import (
 from drsorch.aws import TOKEN_TAG, DrsAdapter, RetryPolicy
 from drsorch.errors import (
     ConflictError,
+    MalformedResponseError,
     NotFoundError,
     OutcomeUnknownError,
     RequestInvalidError,
@@ -177,6 +178,28 @@ def test_conflict_after_a_lost_answer_adopts_the_late_job(wire: Wire, drs: DrsAd
     assert len(wire.calls_to("StartRecovery")) == 2  # the second one met a conflict
 
 
+def test_unreadable_answer_adopts_the_job_drs_created(wire: Wire, drs: DrsAdapter) -> None:
+    """DRS made the job but its answer cannot be read: record that job, never relaunch."""
+    ids = servers(wire, 2)
+
+    def made_but_garbled(params: dict[str, Any]) -> Reply:
+        wire.drs.StartRecovery(params)
+        return Reply(202, b'{"job": {"status": "PENDING"}}', {"content-type": "application/json"})
+
+    wire.handlers["StartRecovery"] = made_but_garbled
+    job = drs.start_recovery(ids, is_drill=True, tags={})
+    assert [j["jobID"] for j in wire.drs.launch_jobs()] == [job.job_id]
+    assert len(wire.calls_to("StartRecovery")) == 1
+
+
+def test_unreadable_answer_without_a_job_is_malformed(wire: Wire, drs: DrsAdapter) -> None:
+    ids = servers(wire, 1)
+    wire.fail("StartRecovery", raw_body(b'{"job": []}', status=202))
+    with pytest.raises(MalformedResponseError, match="StartRecovery"):
+        drs.start_recovery(ids, is_drill=True, tags={})
+    assert wire.drs.jobs == [] and len(wire.calls_to("DescribeJobs")) == 1
+
+
 def test_a_plain_conflict_is_not_retried(wire: Wire, drs: DrsAdapter) -> None:
     ids = servers(wire, 1)
     wire.fail("StartRecovery", error(409, "ConflictException", "busy", resourceId=ids[0]))
@@ -291,8 +314,6 @@ def test_page_retry_only_repeats_that_page(wire: Wire, drs: DrsAdapter) -> None:
 def test_repeating_next_token_is_malformed(wire: Wire, drs: DrsAdapter) -> None:
     wire.fail("DescribeJobs", raw_body(b'{"items": [], "nextToken": "same"}'))
     wire.fail("DescribeJobs", raw_body(b'{"items": [], "nextToken": "same"}'))
-    from drsorch.errors import MalformedResponseError
-
     with pytest.raises(MalformedResponseError, match="nextToken repeats"):
         drs.describe_jobs(["drsjob-00000000000000001"])
 

@@ -177,6 +177,9 @@ class DrsAdapter:
 
         ``recoverySnapshotID`` is omitted, which means the latest data (seed Req 2.1).
         ``tags`` go on the job; a unique ``drsorch:token`` is added unless given.
+        After an ambiguous failure (timeout, reset, 5xx) or an unreadable answer, the job
+        is looked up by that token and adopted; giving up after an attempt that may have
+        reached DRS raises :class:`OutcomeUnknownError`, never a plain "nothing happened".
         """
         ids = list(server_ids)
         if not ids:
@@ -242,6 +245,12 @@ class DrsAdapter:
             return self._retry.call(
                 send, operation=op, server_id=server_id, server_ids=ids, reconcile=reconcile
             )
+        except MalformedResponseError as exc:
+            # DRS answered, so it most likely created the job; only the answer is unreadable.
+            found = lookup(exc)
+            if found is not None:
+                return found
+            raise
         except RetriesExhaustedError as exc:
             if not maybe_sent:
                 raise  # every failure was refused before DRS acted: nothing was launched
