@@ -244,18 +244,23 @@ def test_unknown_job_status_with_failed_launch_fails_server() -> None:
 # -- Property 30: malformed responses ------------------------------------------------------------
 
 
+Mutation = Callable[[dict[str, Any]], None]
+
+
 def run_mutated(
-    plan: dict[str, Any], operation: str, mutate: Callable[[dict[str, Any]], None]
+    plan: dict[str, Any], operation: str, mutate: Mutation, **more: Mutation
 ) -> tuple[ExecutionRecord, Any, Runner]:
-    """Run ``plan`` with ``mutate(parsed)`` applied to every ``operation`` answer."""
+    """Run ``plan`` with ``mutate(parsed)`` applied to every ``operation`` answer (and
+    ``more[op](parsed)`` to every ``op`` answer)."""
     the_plan = parse_plan(plan)
     clock = VirtualClock(start=T0)
     world = simulated(the_plan, clock=clock, scenario=FAST)
+    for op, fn in {operation: mutate, **more}.items():
 
-    def hook(parsed: dict[str, Any], **_: Any) -> None:
-        mutate(parsed)
+        def hook(parsed: dict[str, Any], fn: Mutation = fn, **_: Any) -> None:
+            fn(parsed)
 
-    world.drs._client.meta.events.register(f"after-call.drs.{operation}", hook)
+        world.drs._client.meta.events.register(f"after-call.drs.{op}", hook)
     runner = Runner(
         drs=world.drs, ec2=world.ec2, store=RecordingStore(), clock=clock, approve=lambda w: True
     )
@@ -328,29 +333,53 @@ def _job_is_a_list(parsed: dict[str, Any]) -> None:
     parsed["job"] = ["drsjob-1"]
 
 
-@pytest.mark.parametrize(
-    ("mutate", "field"),
-    [
-        (_drop_job, "job: required field is missing"),
-        (_job_without_id, "job.jobID: required field is missing"),
-        (_job_is_a_list, "job: expected an object, got list"),
-    ],
-)
-def test_malformed_start_recovery_fails_its_servers(
-    mutate: Callable[[dict[str, Any]], None], field: str
-) -> None:
-    """Property 30: a StartRecovery answer the engine cannot read fails that launch's
-    servers with a message naming StartRecovery and the field; not a traceback."""
+def _hide_tags(parsed: dict[str, Any]) -> None:
+    for item in parsed.get("items", []):
+        item.pop("tags", None)
+
+
+MALFORMED_START = [
+    (_drop_job, "job: required field is missing"),
+    (_job_without_id, "job.jobID: required field is missing"),
+    (_job_is_a_list, "job: expected an object, got list"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "field"), MALFORMED_START)
+def test_malformed_start_recovery_answer_adopts_its_job(mutate: Mutation, field: str) -> None:
+    """Property 30 / Property 28 / invariant 5: DRS processed the StartRecovery (a job
+    exists and launches the servers); only its answer could not be read. The engine finds
+    that job by its drsorch:token tag and adopts it: one job per server, named in the
+    record, not sent again, and the execution COMPLETES."""
     plan = plan_data(seed=13, waves=2, servers=2, health_check=False)
     record, sim, _ = run_mutated(plan, "StartRecovery", mutate)
-    assert record.Status.value == "FAILED"
-    wave1 = plan["Waves"][0]["ServerIds"]
+    assert record.Status.value == "COMPLETED", record.Errors
+    starts = [c for c in sim.recorder.calls if c.operation == "StartRecovery"]
+    assert len(starts) == 2  # one per wave: nothing re-sent
+    jobs = [j for j in sim.jobs if j.type == "LAUNCH"]
+    assert len(jobs) == 2
     by_id = {r.ServerId: r for w in record.WaveStatus for r in w.ServerResults}
-    for sid in wave1:
+    for job in jobs:
+        for sid in job.participants:
+            assert by_id[sid].JobId == job.id and by_id[sid].Status.value == "COMPLETED"
+    assert sorted(by_id) == sorted(sids_of(plan))
+
+
+@pytest.mark.parametrize(("mutate", "field"), MALFORMED_START)
+def test_malformed_start_recovery_without_its_job_fails_servers(
+    mutate: Mutation, field: str
+) -> None:
+    """Property 30: a StartRecovery answer the engine cannot read, whose job cannot be
+    found either, fails that launch's servers with a message naming StartRecovery and the
+    field — not a traceback — and the dependent wave is SKIPPED."""
+    plan = plan_data(seed=13, waves=2, servers=2, health_check=False)
+    record, sim, _ = run_mutated(plan, "StartRecovery", mutate, DescribeJobs=_hide_tags)
+    assert record.Status.value == "FAILED"
+    by_id = {r.ServerId: r for w in record.WaveStatus for r in w.ServerResults}
+    for sid in plan["Waves"][0]["ServerIds"]:
         assert by_id[sid].Status.value == "FAILED"
-        assert (
-            by_id[sid].Error == f"StartRecovery failed: StartRecovery: malformed response: {field}"
-        )
+        assert by_id[sid].Error.startswith("StartRecovery failed: StartRecovery")
+        assert f"malformed response: {field}" in by_id[sid].Error
     assert record.wave(2) is not None and record.wave(2).Status.value == "SKIPPED"
     assert len([c for c in sim.recorder.calls if c.operation == "StartRecovery"]) == 1
     assert all("Traceback" not in e.Message for e in record.Errors)
@@ -358,19 +387,19 @@ def test_malformed_start_recovery_fails_its_servers(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="a StartRecovery that DRS processed but whose answer is malformed is failed "
-    "without looking for its job by the drsorch:token tag: the DRS job launching the "
-    "servers exists but the record names no JobId (invariant 5, Req 9.3)",
+    reason="DrsAdapter.start_recovery re-raises the plain MalformedResponseError when the "
+    "job of an unreadable StartRecovery answer is not found by its token, although DRS "
+    "answered (so most likely launched): its docstring promises OutcomeUnknownError "
+    "naming the drsorch:token to look for, never a plain failure",
 )
-def test_malformed_start_recovery_answer_records_the_job_it_created() -> None:
-    """Property 30 / Property 28 / invariant 5: DRS processed the StartRecovery (a job
-    exists and launches the servers); only its answer could not be read. The record must
-    name that job for each server (found by its drsorch:token tag, as after a lost
-    answer), so that nobody launches the servers again blindly."""
-    plan = plan_data(seed=14, waves=1, servers=2, health_check=False)
-    record, sim, _ = run_mutated(plan, "StartRecovery", _job_without_id)
-    jobs = [j for j in sim.jobs if j.type == "LAUNCH"]
-    assert len(jobs) == 1  # DRS did create the job
+def test_malformed_start_recovery_without_its_job_says_outcome_unknown() -> None:
+    """Property 30 / Req 9.3 / invariant 5: when the answer was unreadable and the job
+    cannot be found, the failure says the outcome is unknown and names the token to look
+    for before anyone launches these servers again (a DRS job does exist)."""
+    plan = plan_data(seed=15, waves=1, servers=2, health_check=False)
+    record, sim, _ = run_mutated(plan, "StartRecovery", _job_without_id, DescribeJobs=_hide_tags)
+    assert len([j for j in sim.jobs if j.type == "LAUNCH"]) == 1  # DRS did launch
     by_id = {r.ServerId: r for w in record.WaveStatus for r in w.ServerResults}
     for sid in plan["Waves"][0]["ServerIds"]:
-        assert by_id[sid].JobId == jobs[0].id
+        assert "outcome unknown" in by_id[sid].Error
+        assert "drsorch:token=" in by_id[sid].Error
