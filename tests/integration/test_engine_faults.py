@@ -5,12 +5,9 @@ credentials, retry exhaustion, unknown job statuses (seed Req 2.3, 2.5, 9.5; Pro
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import botocore.loaders
-import botocore.session
 import pytest
 from tests.utils.engine import Outcome, RecordingStore, run_plan
 from tests.utils.plans import make_plan
@@ -37,15 +34,6 @@ FAST = Scenario(
 T0 = DEFAULT_EPOCH
 JOB_POLL = 30.0
 OFFSETS = (0.0, 2.0, 6.0, 14.0)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _shared_model_loader() -> Iterator[None]:
-    """Load botocore's service models once per module (speed only)."""
-    with pytest.MonkeyPatch.context() as mp:
-        cached = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
-        mp.setattr(botocore.session, "create_loader", cached)
-        yield
 
 
 def plan_data(seed: int = 3, waves: int = 2, servers: int = 2, **kw: Any) -> dict[str, Any]:

@@ -7,14 +7,10 @@ clock, so times are exact.
 
 from __future__ import annotations
 
-import functools
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import botocore.loaders
-import botocore.session
 import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -62,15 +58,6 @@ REQUIRED = (
     "WaveStatus",
 )
 VALIDATOR = jsonschema.Draft202012Validator(json_schema())
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _shared_model_loader() -> Iterator[None]:
-    """Load botocore's service models once per module (speed only)."""
-    with pytest.MonkeyPatch.context() as mp:
-        cached = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
-        mp.setattr(botocore.session, "create_loader", cached)
-        yield
 
 
 # -- checks shared by the fixed and the generated cases ------------------------------------------

@@ -7,11 +7,6 @@ recorded each call.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator
-
-import botocore.loaders
-import botocore.session
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -45,16 +40,6 @@ ERROR_NAME = {
 JOB_POLL = 30.0
 
 SETTINGS = settings(max_examples=15, deadline=None)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _shared_model_loader() -> Iterator[None]:
-    """Load botocore's service models once per module instead of once per run (speed only:
-    every run still gets its own boto3 session, clients and simulated region)."""
-    with pytest.MonkeyPatch.context() as mp:
-        cached = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
-        mp.setattr(botocore.session, "create_loader", cached)
-        yield
 
 
 def offsets(out: Outcome, operation: str, since: float | None = None) -> list[float]:
