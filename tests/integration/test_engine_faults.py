@@ -17,6 +17,7 @@ from drsorch.history import ExecutionRecord
 from drsorch.plan import parse_plan
 from drsorch.runner import Runner
 from drsorch.sim import Fault, Scenario
+from drsorch.sim.scenario import Quotas
 from drsorch.sim.timing import Span, Timing
 from drsorch.wiring import simulated
 
@@ -187,6 +188,124 @@ def test_ec2_health_poll_exhaustion_message() -> None:
     assert msg.startswith("DescribeInstanceStatus failed (5 times in a row): ")
     assert "failed after 4 attempts (3 retries over 14 s)" in msg
     assert "RequestLimitExceeded" in msg or "Throttl" in msg
+
+
+# -- DRS quotas: refused launches are queued again -----------------------------------------------
+
+
+def one_job_region(launch: float) -> Scenario:
+    """A region allowing one job at a time, whose launches take exactly ``launch`` s."""
+    return Scenario(
+        quotas=Quotas(concurrent_jobs=1),
+        timing=Timing(
+            job_start=Span(min=2, max=2),
+            launch=Span(min=launch, max=launch),
+            running=Span(min=10, max=10),
+            status_ok=Span(min=20, max=20),
+            job_end=Span(min=5, max=5),
+        ),
+    )
+
+
+TWO_BRANCHES: dict[str, Any] = {
+    "PlanId": "two-branches",
+    "PlanName": "Two independent waves",
+    "Defaults": {"HealthCheck": {"Enabled": False}},
+    "Waves": [
+        {"WaveNumber": 1, "ServerIds": ["s-0a1b2c3d4e5f60718"], "Dependencies": []},
+        {"WaveNumber": 2, "ServerIds": ["s-0a1b2c3d4e5f60719"], "Dependencies": []},
+    ],
+}
+
+
+def test_quota_refusal_is_queued_again_every_60_s() -> None:
+    """Design §4 (DRS quotas): a StartRecovery refused with ServiceQuotaExceeded is not a
+    failure: it is queued again 60 s later until DRS accepts it; the execution COMPLETES
+    and the refusal is a notice."""
+    out = run_plan(TWO_BRANCHES, scenario=one_job_region(200))
+    assert out.record.Status.value == "COMPLETED", out.record.Errors
+    calls = out.calls("StartRecovery")
+    t0 = out.record.StartTime
+    assert [(c.time - t0, c.outcome) for c in calls] == [
+        (0.0, "ok"),
+        (0.0, "error"),
+        (60.0, "error"),
+        (120.0, "error"),
+        (180.0, "error"),
+        (240.0, "ok"),  # the first job ended at 200 + 5 s
+    ]
+    assert {c.error_code for c in calls if c.outcome == "error"} == {
+        "ServiceQuotaExceededException"
+    }
+    second = out.server("s-0a1b2c3d4e5f60719")
+    assert second.StartTime == t0 + 240  # when the accepted StartRecovery was sent
+    assert out.record.Errors == []
+    assert any("queued again" in n for n in out.runner.state["notices"])
+
+
+def test_quota_refusal_fails_after_ten_requeues() -> None:
+    """Design §4: after 10 requeues (600 s) a launch DRS still refuses fails its servers,
+    naming StartRecovery and the quota error; the other branch completes."""
+    out = run_plan(TWO_BRANCHES, scenario=one_job_region(1000))
+    refused = [c for c in out.calls("StartRecovery") if c.outcome == "error"]
+    t0 = out.record.StartTime
+    assert [c.time - t0 for c in refused] == [60.0 * i for i in range(11)]
+    assert out.record.Status.value == "FAILED"
+    second = out.server("s-0a1b2c3d4e5f60719")
+    assert second.Status.value == "FAILED" and second.JobId is None
+    assert second.Error.startswith("StartRecovery failed: StartRecovery for s-0a1b2c3d4e5f60719")
+    assert "ServiceQuotaExceededException" in second.Error
+    assert out.server("s-0a1b2c3d4e5f60718").Status.value == "COMPLETED"
+    assert [w.Status.value for w in out.record.WaveStatus] == ["COMPLETED", "FAILED"]
+
+
+# -- Req 9.3: a lost answer whose job cannot be looked up ------------------------------------------
+
+
+def test_lost_answer_with_lookup_briefly_failing_is_adopted() -> None:
+    """Property 28: the token lookup after a lost StartRecovery answer is itself retried
+    (2, 4 s); once it answers, the job is adopted and nothing is sent again."""
+    plan = plan_data(seed=16, waves=1, servers=2, health_check=False)
+    out = run_plan(
+        plan,
+        faults=[
+            Fault(kind="connection_reset", operation="StartRecovery", phase="after", nth=1),
+            Fault(kind="throttle", operation="DescribeJobs", times=2),
+        ],
+        scenario=FAST,
+    )
+    assert out.record.Status.value == "COMPLETED", out.record.Errors
+    assert len(out.calls("StartRecovery")) == 1
+    lookups = [c.time - out.record.StartTime for c in out.calls("DescribeJobs")][:3]
+    assert lookups == [0.0, 2.0, 6.0]
+    (job,) = out.sim.jobs
+    assert {out.server(sid).JobId for sid in sids_of(plan)} == {job.id}
+
+
+def test_lost_answer_with_lookup_failing_says_outcome_unknown() -> None:
+    """Req 9.3 / Req 9.5: when the answer was lost and the token lookup fails after its
+    retries too, the servers fail with "outcome unknown", naming the token to look for;
+    StartRecovery is not sent again (DRS did create one job)."""
+    plan = plan_data(seed=17, waves=1, servers=1, health_check=False)
+    out = run_plan(
+        plan,
+        faults=[
+            Fault(kind="connection_reset", operation="StartRecovery", phase="after", nth=1),
+            Fault(kind="throttle", operation="DescribeJobs", times=4),
+        ],
+        scenario=FAST,
+    )
+    assert out.record.Status.value == "FAILED"
+    starts = out.calls("StartRecovery")
+    assert len(starts) == 1 and starts[0].processed
+    assert len(out.sim.jobs) == 1
+    token = starts[0].params["tags"]["drsorch:token"]
+    (sid,) = sids_of(plan)
+    error = out.server(sid).Error
+    assert error.startswith(f"StartRecovery failed: StartRecovery for {sid}: outcome unknown")
+    assert f"drsorch:token={token}" in error
+    assert "DescribeJobs failed after 4 attempts (3 retries over 14 s)" in error
+    no_traceback(out)
 
 
 # -- Property 7 in integration: unknown job status -------------------------------------------
