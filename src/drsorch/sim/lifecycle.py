@@ -110,8 +110,7 @@ class Lifecycle:
     # --- ids --------------------------------------------------------------------------
 
     def new_id(self, prefix: str, alphabet: str = ALNUM, length: int = 17) -> str:
-        choice = self._ids.choice
-        return prefix + "".join(choice(alphabet) for _ in range(length))
+        return prefix + "".join(self._ids.choices(alphabet, k=length))
 
     def new_instance_id(self) -> str:
         return self.new_id("i-", HEX)
