@@ -58,10 +58,12 @@ def ancestors(plan: Plan, number: int) -> set[int]:
 def test_p1_waves_run_in_order(data: dict[str, Any], seed: int) -> None:
     """Property 1: without Dependencies, waves run strictly in WaveNumber order (Req 1.1)."""
     out = run_plan(roomy(data), seed=seed)
-    assert out.record.Status == "COMPLETED"
     waves = sorted(out.record.WaveStatus, key=lambda w: w.WaveNumber)
     for before, after in zip(waves, waves[1:], strict=False):
-        assert after.StartTime >= before.EndTime
+        if after.StartTime is not None:  # it ran: the one before it completed first
+            assert before.Status == "COMPLETED" and after.StartTime >= before.EndTime
+        else:  # a generated health check may be too short: then the rest is skipped
+            assert after.Status == "SKIPPED" and before.Status in ("FAILED", "SKIPPED")
     launch_waves = [wave for _, wave, _, _ in sorted(starts(out), key=lambda s: s[0])]
     assert launch_waves == sorted(launch_waves)
 
@@ -73,11 +75,15 @@ def test_p2_p3_dependencies_and_waits(data: dict[str, Any], seed: int) -> None:
     completed, exactly max(dependency EndTime + its WaitTimeSeconds) (Req 1.2, 1.3)."""
     out = run_plan(roomy(data), seed=seed)
     plan = out.plan
-    assert out.record.Status == "COMPLETED"
     end = {w.WaveNumber: w.EndTime for w in out.record.WaveStatus}
     wait = {w.wave_number: w.wait_time_seconds for w in plan.waves}
+    status = {w.WaveNumber: w.Status for w in out.record.WaveStatus}
     for w in out.record.WaveStatus:
+        if w.StartTime is None:  # never ran: some ancestor did not complete
+            assert any(status[a] != "COMPLETED" for a in ancestors(plan, w.WaveNumber))
+            continue
         for a in ancestors(plan, w.WaveNumber):
+            assert status[a] == "COMPLETED"
             assert w.StartTime >= end[a]
         direct = deps(plan)[w.WaveNumber]
         expected = max((end[d] + wait[d] for d in direct), default=out.record.StartTime)
@@ -90,10 +96,13 @@ def test_p2_p3_dependencies_and_waits(data: dict[str, Any], seed: int) -> None:
 
 
 @SETTINGS
-@given(size=st.integers(1, 260), seed=st.integers(0, 99))
+@given(size=st.integers(1, 250), seed=st.integers(0, 99))
 def test_p4_parallel_wave_launches_at_one_instant(size: int, seed: int) -> None:
     """Property 4: every StartRecovery of a PARALLEL wave is sent at the same instant, in
-    chunks of at most 100 servers that together cover the wave once (Req 1.4)."""
+    chunks of at most 100 servers that together cover the wave once (Req 1.4).
+
+    Two waves of at most 250 stay within DRS's 500 servers in active jobs even while the
+    first wave's jobs are still finishing; beyond that the engine queues (tested apart)."""
     data = make_plan(seed, waves=2, servers_per_wave=size, health_check=False)
     out = run_plan(roomy(data), seed=seed)
     assert out.record.Status == "COMPLETED"
@@ -195,7 +204,8 @@ def test_p10_health_polls_interval_and_limit(
     ]
     assert times == [result.LaunchedTime + k * interval for k in range(1, polls + 1)]
     assert result.EndTime == result.LaunchedTime + polls * interval
-    assert out.server(data["Waves"][0]["ServerIds"][1]).Status == "COMPLETED"
+    if interval * polls >= 60 + 120:  # FAST_TIMING's longest time to running + checks ok
+        assert out.server(data["Waves"][0]["ServerIds"][1]).Status == "COMPLETED"
 
 
 @SETTINGS

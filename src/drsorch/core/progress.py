@@ -198,6 +198,10 @@ def _poll_jobs(state: State, now: float, cmds: list[m.Message]) -> None:
 def _poll_health(state: State, now: float, cmds: list[m.Message]) -> None:
     resolve: list[str] = list(dict.fromkeys(state.pop("resolve_queue", [])))
     check: list[str] = []
+    for _, s in ids_in(state, SS.LAUNCHED):  # no health check; the lookup did not answer
+        if s["next_poll_at"] is not None and s["next_poll_at"] <= now:
+            s["next_poll_at"] = now + state["config"]["job_poll_seconds"]
+            resolve.append(s["recovery_instance_id"])
     for sid, s in ids_in(state, SS.HEALTH_CHECK):
         if s["next_poll_at"] is None or s["next_poll_at"] > now:
             continue
@@ -293,7 +297,8 @@ def next_wake(state: State, now: float) -> float:
         times.append(state["next_job_poll"])
     times += [
         s["next_poll_at"]
-        for _, s in ids_in(state, SS.HEALTH_CHECK)
+        for status in (SS.HEALTH_CHECK, SS.LAUNCHED)
+        for _, s in ids_in(state, status)
         if s["next_poll_at"] is not None
     ]
     times += [

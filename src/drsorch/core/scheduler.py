@@ -205,9 +205,14 @@ def _launched(state: State, sid: str, recovery_id: str | None, now: float) -> No
         return
     health = _wave(state, s["wave"])["health"]
     if not health["enabled"]:
-        _end_server(state, sid, SS.COMPLETED, now)
-        return
-    s.update(status=SS.HEALTH_CHECK.value, polls=0, next_poll_at=now + health["interval"])
+        if not recovery_id:
+            _end_server(state, sid, SS.COMPLETED, now)
+            return
+        # No health check, but the record should still name the EC2 instance (a drill
+        # instance someone must clean up): LAUNCHED until DRS says which one it is.
+        s.update(status=SS.LAUNCHED.value, next_poll_at=now + state["config"]["job_poll_seconds"])
+    else:
+        s.update(status=SS.HEALTH_CHECK.value, polls=0, next_poll_at=now + health["interval"])
     if recovery_id:
         state.setdefault("resolve_queue", []).append(recovery_id)
     _touch(state)
@@ -221,6 +226,11 @@ def _on_instances(state: State, ev: m.Message, now: float, cmds: list[m.Message]
         if ev.instances.get(rid):
             s["ec2_instance_id"] = ev.instances[rid]
             _touch(state)
+    for sid, s in list(_ids_in(state, SS.LAUNCHED)):
+        rid = s["recovery_instance_id"]
+        if rid in ev.instances:  # health check disabled: done once the instance is known
+            s["ec2_instance_id"] = ev.instances[rid]
+            _end_server(state, sid, SS.COMPLETED, now)
 
 
 def _on_health(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -> None:
