@@ -7,15 +7,16 @@ simulator on a virtual clock, then checks the property on what the simulator rec
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from drsorch.plan import Plan
 from tests.utils.engine import Outcome, as_plan, run_plan
 from tests.utils.plans import make_plan, plans
+
+from drsorch.plan import Plan
 
 SETTINGS = settings(max_examples=10, suppress_health_check=[HealthCheck.too_slow])
 WEEK = 7 * 86_400
@@ -59,7 +60,7 @@ def test_p1_waves_run_in_order(data: dict[str, Any], seed: int) -> None:
     """Property 1: without Dependencies, waves run strictly in WaveNumber order (Req 1.1)."""
     out = run_plan(roomy(data), seed=seed)
     waves = sorted(out.record.WaveStatus, key=lambda w: w.WaveNumber)
-    for before, after in zip(waves, waves[1:], strict=False):
+    for before, after in itertools.pairwise(waves):
         if after.StartTime is not None:  # it ran: the one before it completed first
             assert before.Status == "COMPLETED" and after.StartTime >= before.EndTime
         else:  # a generated health check may be too short: then the rest is skipped
