@@ -90,8 +90,7 @@ def serve(
     def _stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)  # also when started in the background
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     count = len(region.model.servers)
     click.echo(
         f"drsorch sim: DRS + EC2 on {server.url} ({count} source servers, "
@@ -105,4 +104,6 @@ def serve(
         pass
     finally:
         server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         click.echo(f"drsorch sim: stopped after {len(region.recorder.calls)} calls")
