@@ -5,6 +5,7 @@ credentials, retry exhaustion, unknown job statuses (seed Req 2.3, 2.5, 9.5; Pro
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -510,3 +511,35 @@ def test_malformed_start_recovery_without_its_job_says_outcome_unknown() -> None
     for sid in plan["Waves"][0]["ServerIds"]:
         assert "outcome unknown" in by_id[sid].Error
         assert "drsorch:token=" in by_id[sid].Error
+
+
+def test_malformed_instance_status_fails_cleanly() -> None:
+    """Property 30: an EC2 DescribeInstanceStatus answer the engine cannot read (EC2's XML
+    protocol) is a clear failure naming the operation and the field, retried at each
+    health poll; the 5th consecutive bad answer fails the execution."""
+    plan = plan_data(seed=20, waves=1, servers=1, health_check=True)
+    the_plan = parse_plan(plan)
+    clock = VirtualClock(start=T0)
+    world = simulated(the_plan, clock=clock, scenario=FAST)
+
+    def hook(parsed: dict[str, Any], **_: Any) -> None:
+        for item in parsed.get("InstanceStatuses", []):
+            item["InstanceState"] = "running"  # a string where EC2 gives a structure
+
+    world.ec2._client.meta.events.register("after-call.ec2.DescribeInstanceStatus", hook)
+    runner = Runner(
+        drs=world.drs, ec2=world.ec2, store=RecordingStore(), clock=clock, approve=lambda w: True
+    )
+    record = runner.run(the_plan, world.options)
+    assert world.sim is not None
+    checks = [c.time for c in world.sim.recorder.calls if c.operation == "DescribeInstanceStatus"]
+    assert len(checks) == 5
+    assert [b - a for a, b in itertools.pairwise(checks)] == [30.0] * 4
+    assert record.Status.value == "FAILED"
+    assert record.Errors[0].Message == (
+        "DescribeInstanceStatus failed (5 times in a row): DescribeInstanceStatus: malformed "
+        "response: InstanceStatuses[0].InstanceState: expected an object, got str"
+    )
+    (sid,) = sids_of(plan)
+    result = next(r for w in record.WaveStatus for r in w.ServerResults if r.ServerId == sid)
+    assert result.Status.value == "FAILED" and result.JobId is not None

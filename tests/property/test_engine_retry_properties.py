@@ -166,6 +166,21 @@ def test_describe_jobs_backoff(kind: str, k: int, n: int) -> None:
     assert later == [later[0] + JOB_POLL * i for i in range(len(later))]
 
 
+@settings(max_examples=10, deadline=None)
+@given(kind=st.sampled_from(RETRYABLE), k=st.integers(0, 3))
+def test_health_poll_backoff(kind: str, k: int) -> None:
+    """Property 8 / Property 13: EC2 DescribeInstanceStatus failing k <= 3 times is retried
+    after exactly 2, 4, 8 s within the same health poll; the server is still checked and
+    the execution COMPLETES."""
+    plan = make_plan(k + 100, waves=1, servers_per_wave=1, health_check=True)
+    faults = [Fault(kind=kind, operation="DescribeInstanceStatus", times=k)] if k else []
+    out = run_plan(plan, faults=faults, scenario=FAST)
+    assert out.record.Status.value == "COMPLETED", out.record.Errors
+    calls = out.calls("DescribeInstanceStatus")
+    assert offsets(out, "DescribeInstanceStatus")[: k + 1] == list(OFFSETS[: k + 1])
+    assert [c.outcome for c in calls[: k + 1]] == ["fault"] * k + ["ok"]
+
+
 # -- Property 28: no duplicate jobs ------------------------------------------------------------
 
 
