@@ -186,7 +186,7 @@ def test_health_poll_backoff(kind: str, k: int) -> None:
 
 @SETTINGS
 @given(
-    kind=st.sampled_from(["read_timeout", "connection_reset"]),
+    kind=st.sampled_from(["read_timeout", "connection_reset", "internal_error"]),
     waves=st.integers(1, 3),
     servers=st.integers(1, 3),
     execution_type=st.sampled_from(["PARALLEL", "SEQUENTIAL"]),
@@ -196,6 +196,7 @@ def test_lost_start_recovery_answer_never_duplicates_a_job(
     kind: str, waves: int, servers: int, execution_type: str, data: st.DataObject
 ) -> None:
     """Property 28 (Req 9.3): a StartRecovery that DRS processed but whose answer was lost
+    (read timeout, connection reset, or a 5xx after the fact)
     is found again by its drsorch:token tag and adopted: exactly one DRS job per server,
     the server's JobId is that job, no re-send, and the execution COMPLETES."""
     plan = make_plan(
