@@ -6,7 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from drsorch.clock import VirtualClock
 from drsorch.sim import Fault, Scenario, SimRegion
@@ -101,6 +106,14 @@ def test_connection_reset_before_processing_creates_nothing(env: Env) -> None:
     assert env.drs.describe_jobs()["items"] == []
     (call,) = env.region.recorder.select("StartRecovery")
     assert call.outcome == "fault" and not call.processed
+
+
+def test_endpoint_unreachable(env: Env) -> None:
+    env.region.faults.add(Fault(kind="endpoint_unreachable", service="ec2", times=1))
+    expected = EndpointConnectionError if env.mode == "in-process" else ConnectionClosedError
+    with pytest.raises(expected):
+        env.ec2.describe_instance_status()
+    assert env.ec2.describe_instance_status()["InstanceStatuses"] == []
 
 
 def test_read_timeout_after_processing_leaves_a_job_to_find_by_tags(env: Env) -> None:

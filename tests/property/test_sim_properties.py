@@ -9,7 +9,12 @@ import json
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -155,6 +160,7 @@ EXPECTED: dict[FaultKind, tuple[str, type[Exception] | str]] = {
     FaultKind.EXPIRED_CREDENTIALS: ("drs", "ExpiredTokenException"),
     FaultKind.CONNECTION_RESET: ("drs", ConnectionClosedError),
     FaultKind.READ_TIMEOUT: ("drs", ReadTimeoutError),
+    FaultKind.ENDPOINT_UNREACHABLE: ("drs", EndpointConnectionError),
 }
 EC2_CODES = {
     FaultKind.THROTTLE: "RequestLimitExceeded",

@@ -3,7 +3,8 @@
 A :class:`Fault` says *what* goes wrong and *when*. Two families:
 
 - request faults (``throttle``, ``internal_error``, ``connection_reset``, ``read_timeout``,
-  ``expired_credentials``) act on one API call, before or after the simulator processes it;
+  ``endpoint_unreachable``, ``expired_credentials``) act on one API call, before or after
+  the simulator processes it;
 - model faults (``launch_failure``, ``stuck_pending``, ``impaired``, ``unknown_job_status``)
   change what happens to a server or a job; they are decided when a job is created.
 
@@ -31,6 +32,7 @@ class FaultKind(StrEnum):
     INTERNAL_ERROR = "internal_error"  # 500 InternalServerException (EC2: InternalError)
     CONNECTION_RESET = "connection_reset"  # the connection drops; no response
     READ_TIMEOUT = "read_timeout"  # no response in time (over HTTP: a dropped connection)
+    ENDPOINT_UNREACHABLE = "endpoint_unreachable"  # no connection at all (HTTP: dropped)
     EXPIRED_CREDENTIALS = "expired_credentials"  # 403 ExpiredTokenException (EC2: RequestExpired)
     LAUNCH_FAILURE = "launch_failure"  # the server's launch ends FAILED with a rawError
     STUCK_PENDING = "stuck_pending"  # the recovery EC2 instance never leaves `pending`
@@ -44,6 +46,7 @@ REQUEST_FAULTS = frozenset(
         FaultKind.INTERNAL_ERROR,
         FaultKind.CONNECTION_RESET,
         FaultKind.READ_TIMEOUT,
+        FaultKind.ENDPOINT_UNREACHABLE,
         FaultKind.EXPIRED_CREDENTIALS,
     }
 )

@@ -53,6 +53,10 @@ class Dropped:
 
 
 WireResult = WireResponse | Dropped
+_COMPACT = (",", ":")
+_DROPPED = frozenset(
+    {FaultKind.CONNECTION_RESET, FaultKind.READ_TIMEOUT, FaultKind.ENDPOINT_UNREACHABLE}
+)
 
 
 def detect_service(path: str, body: bytes) -> str:
@@ -135,7 +139,7 @@ class _Call:
     def fault_result(
         self, fault: Fault, error: Callable[[SimApiError], WireResponse]
     ) -> tuple[WireResult, str | None]:
-        if fault.kind in (FaultKind.CONNECTION_RESET, FaultKind.READ_TIMEOUT):
+        if fault.kind in _DROPPED:
             return Dropped(fault.kind.value), None
         exc = fault_error(self.service, fault)
         return error(exc), exc.code
@@ -176,7 +180,7 @@ class _Call:
 
         def encode(payload: dict[str, Any]) -> WireResponse:
             headers = self.headers("application/json")
-            return WireResponse(status, headers, json.dumps(payload).encode())
+            return WireResponse(status, headers, json.dumps(payload, separators=_COMPACT).encode())
 
         return self.run(validated, encode, self.drs_error)
 
@@ -284,7 +288,11 @@ class _RawBody(io.BytesIO):
 
 def _before_send(region: SimRegion, request: Any, **_: Any) -> Any:
     from botocore.awsrequest import AWSResponse
-    from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+    from botocore.exceptions import (
+        ConnectionClosedError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
 
     url = request.url
     body = request.body or b""
@@ -297,6 +305,8 @@ def _before_send(region: SimRegion, request: Any, **_: Any) -> Any:
     if isinstance(result, Dropped):
         if result.kind == FaultKind.READ_TIMEOUT.value:
             raise ReadTimeoutError(endpoint_url=url)
+        if result.kind == FaultKind.ENDPOINT_UNREACHABLE.value:
+            raise EndpointConnectionError(endpoint_url=url)
         raise ConnectionClosedError(endpoint_url=url)
     return AWSResponse(url, result.status, result.headers, _RawBody(result.body))
 
