@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from drsorch.clock import VirtualClock
@@ -13,10 +15,9 @@ pytestmark = pytest.mark.unit
 DAY = 86400.0
 
 
-def _region(n: int = 4, seed: int = 0, **scenario: object) -> SimRegion:
-    return SimRegion(
-        clock=VirtualClock(), scenario=Scenario(generate_servers=n, **scenario), seed=seed
-    )
+def _region(n: int = 4, seed: int = 0, **scenario: Any) -> SimRegion:
+    settings = Scenario.model_validate({"generate_servers": n, **scenario})
+    return SimRegion(clock=VirtualClock(), scenario=settings, seed=seed)
 
 
 def _run(region: SimRegion, seconds: float = DAY) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from drsorch.sim.timing import stable_rng
 
@@ -52,13 +52,27 @@ REQUEST_FAULTS = frozenset(
 )
 SERVER_FAULTS = frozenset({FaultKind.LAUNCH_FAILURE, FaultKind.STUCK_PENDING, FaultKind.IMPAIRED})
 
+#: The kinds as plain strings, so ``Fault(kind="throttle")`` type-checks too.
+FaultKindName = Literal[
+    "throttle",
+    "internal_error",
+    "connection_reset",
+    "read_timeout",
+    "endpoint_unreachable",
+    "expired_credentials",
+    "launch_failure",
+    "stuck_pending",
+    "impaired",
+    "unknown_job_status",
+]
+
 
 class Fault(BaseModel):
     """One scripted fault. Unset targeting fields match everything."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: FaultKind
+    kind: FaultKind | FaultKindName  # always a FaultKind once validated
     service: Literal["drs", "ec2"] | None = None
     operation: str | None = None  # e.g. "StartRecovery", "DescribeInstanceStatus"
     server_id: str | None = None  # source server id (model faults) or any id in the request
@@ -79,11 +93,16 @@ class Fault(BaseModel):
     status: str = "SUSPENDED"  # unknown_job_status: the value DescribeJobs shows
     sticky: bool = False  # unknown_job_status: keep showing it after the job completed
 
+    @field_validator("kind")
+    @classmethod
+    def _as_enum(cls, value: str) -> FaultKind:
+        return FaultKind(value)
+
     @model_validator(mode="after")
     def _consistent(self) -> Fault:
         if self.after is not None and self.before is not None and self.before <= self.after:
             raise ValueError("before must be later than after")
-        if self.rate is not None and self.kind is not FaultKind.THROTTLE:
+        if self.rate is not None and self.kind != FaultKind.THROTTLE:
             raise ValueError("rate applies only to throttle faults")
         if self.phase == "after" and self.kind not in (
             FaultKind.CONNECTION_RESET,
@@ -237,7 +256,7 @@ class FaultBook:
             rng = stable_rng(self._seed, "fault", state.index, server_id, launch_number)
             if self._admit(state, rng.random()):
                 state.fired += 1
-                kinds.add(fault.kind)
+                kinds.add(FaultKind(fault.kind))
                 fired.append(fault)
         return fired
 
@@ -246,7 +265,7 @@ class FaultBook:
         members: set[str] | None = None
         for state in self._states:
             fault = state.fault
-            if fault.kind is not FaultKind.UNKNOWN_JOB_STATUS:
+            if fault.kind != FaultKind.UNKNOWN_JOB_STATUS:
                 continue
             if fault.server_id is not None:
                 if members is None:

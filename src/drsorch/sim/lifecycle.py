@@ -164,7 +164,8 @@ class Lifecycle:
         t = server.timing
         launched = max(job.created + t.launch.draw(rng), started + 10.0)
         running_delay, ok_delay = t.running.draw(rng), t.status_ok.draw(rng)
-        faults = {f.kind: f for f in self.faults.for_launch(server.id, server.launches, self.now)}
+        fired = self.faults.for_launch(server.id, server.launches, self.now)
+        faults = {FaultKind(f.kind): f for f in fired}
         ec2_id = self.new_instance_id()
         ri_id = ec2_id if self.scenario.recovery_instance_ids == "same" else self.new_instance_id()
         span = launched - started

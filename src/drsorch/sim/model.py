@@ -172,7 +172,7 @@ class RegionModel(Lifecycle):
         fault = job.status_fault
         if (
             fault is not None
-            and fault.kind is FaultKind.UNKNOWN_JOB_STATUS
+            and fault.kind == FaultKind.UNKNOWN_JOB_STATUS
             and (job.status != "COMPLETED" or fault.sticky)
         ):
             return fault.status

@@ -104,7 +104,7 @@ class _Call:
                 outcome=outcome,
                 error_code=error,
                 http_status=result.status if isinstance(result, WireResponse) else None,
-                fault=fault.kind.value if fault is not None else None,
+                fault=FaultKind(fault.kind).value if fault is not None else None,
                 processed=done,
             )
         )
@@ -140,7 +140,7 @@ class _Call:
         self, fault: Fault, error: Callable[[SimApiError], WireResponse]
     ) -> tuple[WireResult, str | None]:
         if fault.kind in _DROPPED:
-            return Dropped(fault.kind.value), None
+            return Dropped(FaultKind(fault.kind).value), None
         exc = fault_error(self.service, fault)
         return error(exc), exc.code
 
@@ -232,7 +232,7 @@ class _Call:
 
 def fault_error(service: str, fault: Fault) -> SimApiError:
     """The error answer of a request fault, as the real service words it."""
-    kind = fault.kind
+    kind = FaultKind(fault.kind)
     if kind is FaultKind.THROTTLE:
         retry_after = fault.retry_after if fault.retry_after is not None else 1
         if service == "ec2":
