@@ -336,7 +336,7 @@ def faults_for(draw: st.DrawFn, plan: dict[str, Any]) -> list[Fault]:
 
 
 @settings(
-    max_examples=15,
+    max_examples=12,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

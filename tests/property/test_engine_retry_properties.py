@@ -39,7 +39,7 @@ ERROR_NAME = {
 }
 JOB_POLL = 30.0
 
-SETTINGS = settings(max_examples=15, deadline=None)
+SETTINGS = settings(max_examples=12, deadline=None)
 
 
 def offsets(out: Outcome, operation: str, since: float | None = None) -> list[float]:
