@@ -120,13 +120,22 @@ def render_server(m: RegionModel, s: SourceServer) -> dict[str, Any]:
     return item
 
 
-def render_job(m: RegionModel, job: Job) -> dict[str, Any]:
+def _participants(job: Job) -> list[dict[str, Any]]:
+    """participatingServers, rebuilt only when a participant changed (jobs are polled a lot)."""
+    if job.rendered is not None and job.rendered[0] == job.version:
+        return job.rendered[1]
     servers = []
     for p in job.participants.values():
         entry: dict[str, Any] = {"sourceServerID": p.server_id, "launchStatus": p.launch_status}
         if p.recovery_instance_id is not None:
             entry["recoveryInstanceID"] = p.recovery_instance_id
         servers.append(entry)
+    job.rendered = (job.version, servers)
+    return servers
+
+
+def render_job(m: RegionModel, job: Job) -> dict[str, Any]:
+    servers = _participants(job)
     item: dict[str, Any] = {
         "jobID": job.id,
         "arn": job.arn,

@@ -80,6 +80,8 @@ class Job:
     seq: int = 0  # creation order, to sort jobs created at the same instant
     status_fault: Fault | None = None  # unknown_job_status fault
     terminating: list[str] = field(default_factory=list)  # TERMINATE: recovery instance ids
+    version: int = 0  # bumped on every participant change (keys the rendering cache)
+    rendered: tuple[int, list[dict[str, Any]]] | None = None  # participatingServers cache
 
     @property
     def active(self) -> bool:

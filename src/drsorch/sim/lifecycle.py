@@ -193,6 +193,7 @@ class Lifecycle:
 
     def _set_launch(self, job: Job, p: Participant, status: str) -> None:
         p.launch_status = status
+        job.version += 1
         self.note("launch", f"{job.id}/{p.server_id}", status)
         server = self.servers.get(p.server_id)
         last = server.last_launch if server is not None else None
