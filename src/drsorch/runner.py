@@ -168,8 +168,8 @@ class Runner:
 
     def _sleep_until(self, wake: float, options: RunOptions) -> None:
         while (left := wake - self.clock.now()) > 0:
-            if self.cancel_requested:
-                return
+            if self.cancel_requested and not self.state["cancel_requested"]:
+                return  # wake up to deliver the cancel; once delivered, sleep as usual
             step = left if options.sleep_slice is None else min(left, options.sleep_slice)
             self.clock.sleep(step)
 

@@ -40,10 +40,8 @@ def notice(state: State, text: str) -> None:
 
 
 def wave_by_number(state: State, number: int) -> dict[str, Any]:
-    index = state.get("_wave_index")
-    if index is None or len(index) != len(state["waves"]):
-        index = {w["number"]: i for i, w in enumerate(state["waves"])}
-    return state["waves"][index[number]]  # type: ignore[no-any-return]
+    wave = state["waves"][state["wave_index"][str(number)]]
+    return wave  # type: ignore[no-any-return]
 
 
 def ids_in(state: State, status: SS) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -8,6 +8,7 @@ Layout::
      "status", "phase": PREFLIGHT|RUNNING|DONE, "start_time", "end_time", "deadline",
      "initiated_by", "source_account_id", "target_account_id", "region",
      "config": {job_poll_seconds, launch_timeout_seconds, requeue_seconds, max_requeues, ...},
+     "wave_index": {"<WaveNumber>": position in waves},
      "waves": [{number, name, deps, wait, type, order, health, pause_before, status,
                 start_time, end_time, ready_at, next_index, approved}],
      "servers": {sid: {wave, status, job_id, token, recovery_instance_id, ec2_instance_id,
@@ -118,6 +119,7 @@ def new_execution(
         "region": region,
         "config": {**DEFAULT_CONFIG, **(config or {})},
         "waves": waves,
+        "wave_index": {str(w["number"]): i for i, w in enumerate(waves)},  # JSON keys
         "servers": servers,
         "launches": {},
         "next_job_poll": None,

@@ -1,0 +1,191 @@
+"""The pure core on its own: purity, determinism, JSON state, quotas, waits, timeouts,
+cancellation and approvals — driven by hand-made events, no simulator, no boto3."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from typing import Any
+
+from tests.utils.plans import make_plan
+
+from drsorch.core import advance, decide, new_execution, to_record
+from drsorch.core import messages as m
+from drsorch.history import ExecutionRecord
+from drsorch.plan import parse_plan
+
+T0 = 1_000_000.0
+EXEC_ID = "0b5c4f57-8d0e-4c49-9a55-2b8f0f6f2f11"
+
+
+def state_for(data: dict[str, Any]) -> dict[str, Any]:
+    return new_execution(
+        parse_plan(data),
+        execution_id=EXEC_ID,
+        now=T0,
+        initiated_by="tester",
+        source_account_id="111122223333",
+        target_account_id="111122223333",
+        region="us-east-1",
+    )
+
+
+def started(data: dict[str, Any]) -> tuple[dict[str, Any], list[m.Message]]:
+    state = state_for(data)
+    advance(state, m.Start(), T0)
+    ids = list(state["servers"])
+    cmds = advance(state, m.ServersDescribed(dict.fromkeys(ids, "CONTINUOUS")), T0)
+    return state, cmds
+
+
+def of(cmds: list[m.Message], kind: type[m.Message]) -> list[Any]:
+    return [c for c in cmds if isinstance(c, kind)]
+
+
+def test_core_imports_no_boto3_and_reads_no_clock() -> None:
+    """Invariant 2: importing the core loads neither boto3 nor botocore."""
+    code = (
+        "import sys, drsorch.core, drsorch.core.scheduler, drsorch.core.progress;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3','botocore')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    import drsorch.core.progress as progress
+    import drsorch.core.scheduler as scheduler
+
+    for module in (scheduler, progress):
+        source = open(module.__file__ or "").read()  # noqa: SIM115
+        assert "time.time" not in source and "datetime.now" not in source
+        assert "import random" not in source and "uuid" not in source
+
+
+def test_state_is_plain_json() -> None:
+    """Invariant 2: the state survives a JSON round trip unchanged, at every step."""
+    state, _ = started(make_plan(1, waves=2, servers_per_wave=2))
+    assert json.loads(json.dumps(state)) == state
+
+
+def test_decide_is_pure_and_equals_advance() -> None:
+    """decide() leaves its input alone and returns what advance() would do in place."""
+    state = state_for(make_plan(2, waves=2, servers_per_wave=3))
+    before = copy.deepcopy(state)
+    new, cmds = decide(state, m.Start(), T0)
+    assert state == before
+    again = copy.deepcopy(state)
+    assert advance(again, m.Start(), T0) == cmds and again == new
+    assert decide(state, m.Start(), T0) == (new, cmds)  # deterministic
+
+
+def test_preflight_describes_every_server_before_any_launch() -> None:
+    state = state_for(make_plan(3, waves=2, servers_per_wave=2))
+    cmds = advance(state, m.Start(), T0)
+    assert [type(c) for c in cmds] == [m.DescribeServers, m.WakeAt]
+    assert sorted(cmds[0].server_ids) == sorted(state["servers"])
+
+
+def test_preflight_failure_names_each_server_and_launches_nothing() -> None:
+    """Preflight: a missing server and one not replicating fail the execution at once."""
+    state = state_for(make_plan(4, waves=2, servers_per_wave=2))
+    advance(state, m.Start(), T0)
+    a, b, *rest = list(state["servers"])
+    cmds = advance(
+        state, m.ServersDescribed({b: "STALLED", **dict.fromkeys(rest, "CONTINUOUS")}), T0
+    )
+    assert cmds == [m.Finish("FAILED")]
+    messages = [e["Message"] for e in state["errors"]]
+    assert any(a in msg and "no such DRS source server" in msg for msg in messages)
+    assert any(b in msg and "STALLED" in msg for msg in messages)
+    record = ExecutionRecord.from_dict(to_record(state))
+    assert all(w.Status == "CANCELLED" for w in record.WaveStatus)
+
+
+def test_quota_queues_launches_instead_of_failing() -> None:
+    """DRS quotas: at most 20 concurrent jobs and 500 servers in active jobs; the rest
+    waits its turn and goes out as jobs finish."""
+    data = make_plan(5, waves=30, servers_per_wave=1, health_check=False)
+    for wave in data["Waves"]:
+        wave["Dependencies"] = []
+    state, cmds = started(data)
+    first = of(cmds, m.StartRecovery)
+    assert len(first) == 20
+    for i, cmd in enumerate(first):
+        advance(state, m.LaunchStarted(cmd.token, f"drsjob-{i:017d}"), T0)
+    job = "drsjob-00000000000000000"
+    sid = first[0].server_ids[0]
+    done = {
+        "status": "COMPLETED",
+        "participants": {sid: {"launch_status": "LAUNCHED", "recovery_instance_id": None}},
+    }
+    cmds = advance(state, m.JobsPolled({job: done}), T0 + 30)
+    assert len(of(cmds, m.StartRecovery)) == 1  # one finished, one more may start
+
+
+def test_big_parallel_wave_respects_500_servers_in_active_jobs() -> None:
+    state, cmds = started(make_plan(6, waves=1, servers_per_wave=700, health_check=False))
+    sent = of(cmds, m.StartRecovery)
+    assert [len(c.server_ids) for c in sent] == [100] * 5
+    assert len({c.token for c in sent}) == 5
+
+
+def test_wait_time_and_timeout_are_exact() -> None:
+    """Req 1.3 and 4.3: the next wave starts exactly WaitTimeSeconds after the previous
+    one ended; past TimeoutSeconds the execution FAILS and nothing more is launched."""
+    data = make_plan(7, waves=2, servers_per_wave=1, health_check=False)
+    data["Waves"][0]["WaitTimeSeconds"] = 300
+    data["TimeoutSeconds"] = 1000
+    state, cmds = started(data)
+    (cmd,) = of(cmds, m.StartRecovery)
+    advance(state, m.LaunchStarted(cmd.token, "drsjob-aaaaaaaaaaaaaaaaa"), T0)
+    sid = cmd.server_ids[0]
+    job = {
+        "status": "COMPLETED",
+        "participants": {sid: {"launch_status": "LAUNCHED", "recovery_instance_id": None}},
+    }
+    cmds = advance(state, m.JobsPolled({"drsjob-aaaaaaaaaaaaaaaaa": job}), T0 + 600)
+    assert of(cmds, m.WakeAt) == [m.WakeAt(T0 + 900)]
+    assert of(advance(state, m.Tick(), T0 + 899.9), m.StartRecovery) == []
+    cmds = advance(state, m.Tick(), T0 + 1000)
+    assert cmds == [m.Finish("FAILED")]
+    assert "timed out" in state["errors"][-1]["Message"]
+
+
+def test_cancel_stops_new_launches_and_records_cancelled() -> None:
+    """Req 4.5: after a cancel nothing new is launched, started jobs are followed to their
+    end, and the execution ends CANCELLED."""
+    state, cmds = started(make_plan(8, waves=2, servers_per_wave=2, health_check=False))
+    (cmd,) = of(cmds, m.StartRecovery)
+    advance(state, m.LaunchStarted(cmd.token, "drsjob-bbbbbbbbbbbbbbbbb"), T0)
+    cmds = advance(state, m.Cancel("drill window closed"), T0 + 10)
+    assert not of(cmds, m.StartRecovery) and not of(cmds, m.Finish)
+    parts = {
+        sid: {"launch_status": "LAUNCHED", "recovery_instance_id": None} for sid in cmd.server_ids
+    }
+    cmds = advance(
+        state,
+        m.JobsPolled({"drsjob-bbbbbbbbbbbbbbbbb": {"status": "COMPLETED", "participants": parts}}),
+        T0 + 30,
+    )
+    assert cmds == [m.Finish("CANCELLED")]
+    record = to_record(state)
+    assert [w["Status"] for w in record["WaveStatus"]] == ["CANCELLED", "CANCELLED"]
+    assert all(s["JobId"] for s in record["WaveStatus"][0]["ServerResults"])
+
+
+def test_pause_before_waits_for_approval() -> None:
+    data = make_plan(9, waves=1, servers_per_wave=1, health_check=False)
+    data["Waves"][0]["PauseBefore"] = True
+    state, cmds = started(data)
+    assert of(cmds, m.AwaitApproval) == [m.AwaitApproval(1)]
+    assert state["status"] == "PAUSED" and not of(cmds, m.StartRecovery)
+    cmds = advance(state, m.Approve(1), T0 + 5)
+    assert len(of(cmds, m.StartRecovery)) == 1 and state["status"] == "RUNNING"
+
+
+def test_requeue_after_quota_refusal() -> None:
+    state, cmds = started(make_plan(10, waves=1, servers_per_wave=1, health_check=False))
+    (cmd,) = of(cmds, m.StartRecovery)
+    cmds = advance(state, m.LaunchFailed(cmd.token, "ServiceQuotaExceeded", requeue=True), T0)
+    assert of(cmds, m.WakeAt) == [m.WakeAt(T0 + 60)]
+    assert len(of(advance(state, m.Tick(), T0 + 60), m.StartRecovery)) == 1
