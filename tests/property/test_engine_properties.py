@@ -147,7 +147,9 @@ def test_p6_start_recovery_parameters(data: dict[str, Any], seed: int) -> None:
         assert tags["drsorch:plan-id"] == out.plan.plan_id
         assert set(ids) <= set(out.plan.wave(wave).server_ids)
         sent += ids
-    assert sorted(sent) == sorted(out.plan.all_server_ids())
+    assert len(sent) == len(set(sent))  # never twice
+    for sid in out.plan.all_server_ids():  # not sent: only because a wave could not run
+        assert sid in sent or out.server(sid).Status in ("SKIPPED", "CANCELLED")
 
 
 @SETTINGS
