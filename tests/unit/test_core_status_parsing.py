@@ -313,12 +313,6 @@ def test_unknown_launch_status_is_a_notice_then_times_out(launch: str, status: s
     assert f"launch status {launch}" in s["error"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a launch job that DescribeJobs stops returning is never checked against the "
-    "launch timeout: _on_jobs only visits jobs present in the answer, so the server stays "
-    "LAUNCHING (no notice, no error) until the execution's TimeoutSeconds",
-)
 def test_job_missing_from_describe_jobs_is_bounded_by_launch_timeout() -> None:
     """Property 7 / Req 2.3: a job DescribeJobs does not return (unknown to DRS) is no
     better than an unknown status: the server fails at the launch timeout (7200 s after

@@ -145,6 +145,30 @@ def _on_jobs(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -> 
         if token is None:
             continue
         _apply_job(state, state["launches"][token], job_id, job, now)
+    for launch in state["launches"].values():
+        if launch["status"] == "ACTIVE" and launch["job_id"] not in ev.jobs:
+            _missing_job(state, launch, now)
+
+
+def _missing_job(state: State, launch: dict[str, Any], now: float) -> None:
+    """DescribeJobs did not return a job we started: no better than an unknown status."""
+    job_id = launch["job_id"]
+    if now - (launch["sent_at"] or now) > 2 * state["config"]["job_poll_seconds"]:
+        # (a brand-new job may be missing for a moment: DRS is eventually consistent)
+        _notice(state, f"job {job_id} was not in the DescribeJobs answer; still waiting")
+    timeout = state["config"]["launch_timeout_seconds"]
+    for sid in launch["servers"]:
+        s = state["servers"][sid]
+        if s["status"] == SS.LAUNCHING and now - (s["start_time"] or now) >= timeout:
+            _fail_server(
+                state,
+                sid,
+                now,
+                f"still launching after {timeout:.0f} s: DRS no longer returns job {job_id}",
+            )
+    if all(state["servers"][sid]["status"] != SS.LAUNCHING for sid in launch["servers"]):
+        launch["status"] = "DONE"
+        _touch(state)
 
 
 def _apply_job(
