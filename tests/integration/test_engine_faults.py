@@ -493,13 +493,6 @@ def test_malformed_start_recovery_without_its_job_fails_servers(
     assert all("Traceback" not in e.Message for e in record.Errors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DrsAdapter.start_recovery re-raises the plain MalformedResponseError when the "
-    "job of an unreadable StartRecovery answer is not found by its token, although DRS "
-    "answered (so most likely launched): its docstring promises OutcomeUnknownError "
-    "naming the drsorch:token to look for, never a plain failure",
-)
 def test_malformed_start_recovery_without_its_job_says_outcome_unknown() -> None:
     """Property 30 / Req 9.3 / invariant 5: when the answer was unreadable and the job
     cannot be found, the failure says the outcome is unknown and names the token to look

@@ -288,9 +288,10 @@ def test_property_30_malformed_start_recovery(body: object) -> None:
     wire.fail("StartRecovery", raw_body(json.dumps(body).encode(), status=202))
     try:
         result = drs.start_recovery([server_id(1)], is_drill=True, tags={})
-    except MalformedResponseError as err:
+    except OutcomeUnknownError as err:  # unreadable, and its job cannot be found
         assert err.operation == "StartRecovery"
         assert "StartRecovery" in str(err)
+        assert isinstance(err.__cause__, MalformedResponseError)
     else:
         assert result.job_id  # a body good enough to read gives a real JobInfo
 

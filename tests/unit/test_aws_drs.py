@@ -192,11 +192,14 @@ def test_unreadable_answer_adopts_the_job_drs_created(wire: Wire, drs: DrsAdapte
     assert len(wire.calls_to("StartRecovery")) == 1
 
 
-def test_unreadable_answer_without_a_job_is_malformed(wire: Wire, drs: DrsAdapter) -> None:
+def test_unreadable_answer_without_a_job_is_an_unknown_outcome(wire: Wire, drs: DrsAdapter) -> None:
+    """DRS answered, so it may well have launched: never report "nothing happened"."""
     ids = servers(wire, 1)
     wire.fail("StartRecovery", raw_body(b'{"job": []}', status=202))
-    with pytest.raises(MalformedResponseError, match="StartRecovery"):
+    with pytest.raises(OutcomeUnknownError, match=r"StartRecovery.*could not be read") as info:
         drs.start_recovery(ids, is_drill=True, tags={})
+    assert isinstance(info.value.__cause__, MalformedResponseError)
+    assert "drsorch:token=tok-0" in str(info.value)
     assert wire.drs.jobs == [] and len(wire.calls_to("DescribeJobs")) == 1
 
 

@@ -250,7 +250,14 @@ class DrsAdapter:
             found = lookup(exc)
             if found is not None:
                 return found
-            raise
+            raise OutcomeUnknownError(
+                f"{where}: outcome unknown: DRS answered but the answer could not be read "
+                f"({exc}), and no job tagged {TOKEN_TAG}={token} is listed (yet); look for "
+                "it before launching these servers again",
+                operation=op,
+                server_id=server_id,
+                code=exc.code,
+            ) from exc
         except RetriesExhaustedError as exc:
             if not maybe_sent:
                 raise  # every failure was refused before DRS acted: nothing was launched
