@@ -31,7 +31,7 @@ from drsorch.errors import (
     DrsorchError,
     QuotaExceededError,
 )
-from drsorch.history import ExecutionRecord
+from drsorch.history import ExecutionRecord, WaveRecord
 from drsorch.plan import Plan
 from drsorch.store.base import HistoryStore
 
@@ -103,6 +103,7 @@ class Runner:
         self._saved_waves: list[str] = []
         self._saved_at = 0.0
         self._save_every = 1.0
+        self._wave_models: dict[int, tuple[dict[str, Any], WaveRecord]] = {}
 
     # -- public ------------------------------------------------------------------------------
     def run(self, plan: Plan, options: RunOptions) -> ExecutionRecord:
@@ -180,7 +181,18 @@ class Runner:
 
     # -- persistence ---------------------------------------------------------------------------
     def _record(self, state: State) -> ExecutionRecord:
-        return ExecutionRecord.from_dict(to_record(state))
+        """The validated record; waves unchanged since the last save reuse their model, so
+        a save costs what changed, not the whole plan (10 000 servers save often)."""
+        data = to_record(state)
+        waves = []
+        for raw in data["WaveStatus"]:
+            cached = self._wave_models.get(raw["WaveNumber"])
+            if cached is None or cached[0] != raw:
+                cached = (raw, WaveRecord.model_validate(raw))
+                self._wave_models[raw["WaveNumber"]] = cached
+            waves.append(cached[1])
+        data["WaveStatus"] = waves
+        return ExecutionRecord.model_validate(data)
 
     def _save(self, state: State, force: bool = False) -> None:
         if state["revision"] == self._saved_revision and not force:
