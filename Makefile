@@ -14,13 +14,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## The main job: a simulated drill of the three-tier example.
+## The main job: validate the examples, then a simulated drill of the three-tier example
+## (virtual time: an hour of DRS in a second), then the history that recorded it.
 demo: venv
 	$(BIN)/drsorch validate examples/*.yaml
+	$(BIN)/drsorch run examples/three-tier.yaml
+	$(BIN)/drsorch history --limit 5
 
 ## The whole suite: lint, types, every test layer with coverage.
 test: venv lint typecheck
-	$(BIN)/pytest -n 2 --cov=drsorch --cov-report=term tests
+	$(BIN)/pytest -n 2 --cov=drsorch --cov-report=term --cov-fail-under=85 tests
 
 lint: venv
 	$(BIN)/ruff check src tests bench
