@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.utils.engine import Outcome, RecordingStore, run_plan
+from tests.utils.engine import SHORT, Outcome, RecordingStore, run_plan
 from tests.utils.plans import make_plan
 
 from drsorch.clock import DEFAULT_EPOCH, VirtualClock
@@ -24,15 +24,6 @@ from drsorch.wiring import simulated
 
 pytestmark = pytest.mark.integration
 
-FAST = Scenario(
-    timing=Timing(
-        job_start=Span(min=2, max=2),
-        launch=Span(min=60, max=90),
-        running=Span(min=10, max=20),
-        status_ok=Span(min=20, max=30),
-        job_end=Span(min=2, max=5),
-    )
-)
 T0 = DEFAULT_EPOCH
 JOB_POLL = 30.0
 OFFSETS = (0.0, 2.0, 6.0, 14.0)
@@ -60,7 +51,7 @@ def test_missing_server_fails_preflight_before_any_launch() -> None:
     plan = plan_data()
     sids = sids_of(plan)
     missing = sids[2]
-    out = run_plan(plan, missing=[missing], scenario=FAST)
+    out = run_plan(plan, missing=[missing], scenario=SHORT)
     assert out.record.Status.value == "FAILED"
     assert out.calls("StartRecovery") == []
     assert [c.operation for c in out.sim.recorder.calls] == ["DescribeSourceServers"]
@@ -85,7 +76,7 @@ def test_replication_not_continuous_fails_preflight(state: str) -> None:
     plan = plan_data(seed=4)
     sids = sids_of(plan)
     bad = sids[0]
-    out = run_plan(plan, replication={bad: state}, scenario=FAST)
+    out = run_plan(plan, replication={bad: state}, scenario=SHORT)
     assert out.record.Status.value == "FAILED"
     assert out.calls("StartRecovery") == []
     (entry,) = [e for e in out.record.Errors if e.ServerId == bad]
@@ -97,7 +88,7 @@ def test_every_offending_server_is_named() -> None:
     """Req 2.5: preflight names each offending server, not just the first one."""
     plan = plan_data(seed=5, waves=2, servers=2)
     sids = sids_of(plan)
-    out = run_plan(plan, missing=[sids[0]], replication={sids[3]: "STALLED"}, scenario=FAST)
+    out = run_plan(plan, missing=[sids[0]], replication={sids[3]: "STALLED"}, scenario=SHORT)
     assert out.record.Status.value == "FAILED"
     assert sorted(e.ServerId for e in out.record.Errors if e.ServerId) == sorted([sids[0], sids[3]])
     assert any("preflight failed for 2 server(s)" in e.Message for e in out.record.Errors)
@@ -180,7 +171,7 @@ def test_ec2_health_poll_exhaustion_message() -> None:
     out = run_plan(
         plan,
         faults=[Fault(kind="throttle", operation="DescribeInstanceStatus")],
-        scenario=FAST,
+        scenario=SHORT,
     )
     assert out.record.Status.value == "FAILED"
     checks = out.calls("DescribeInstanceStatus")
@@ -273,7 +264,7 @@ def test_lost_answer_with_lookup_briefly_failing_is_adopted() -> None:
             Fault(kind="connection_reset", operation="StartRecovery", phase="after", nth=1),
             Fault(kind="throttle", operation="DescribeJobs", times=2),
         ],
-        scenario=FAST,
+        scenario=SHORT,
     )
     assert out.record.Status.value == "COMPLETED", out.record.Errors
     assert len(out.calls("StartRecovery")) == 1
@@ -294,7 +285,7 @@ def test_lost_answer_with_lookup_failing_says_outcome_unknown() -> None:
             Fault(kind="connection_reset", operation="StartRecovery", phase="after", nth=1),
             Fault(kind="throttle", operation="DescribeJobs", times=4),
         ],
-        scenario=FAST,
+        scenario=SHORT,
     )
     assert out.record.Status.value == "FAILED"
     starts = out.calls("StartRecovery")
@@ -319,7 +310,7 @@ def test_unknown_job_status_still_completes(sticky: bool) -> None:
     when the job keeps showing that status after it ended (sticky)."""
     plan = plan_data(seed=10, waves=2, servers=2)
     fault = Fault(kind="unknown_job_status", status="REBOOTING_GREMLINS", sticky=sticky)
-    out = run_plan(plan, faults=[fault], scenario=FAST)
+    out = run_plan(plan, faults=[fault], scenario=SHORT)
     assert out.record.Status.value == "COMPLETED", out.record.Errors
     assert out.record.Errors == []
     notes = [n for n in out.runner.state["notices"] if "REBOOTING_GREMLINS" in n]
@@ -341,7 +332,7 @@ def test_unknown_job_status_with_failed_launch_fails_server() -> None:
             Fault(kind="unknown_job_status", status="WEIRD", sticky=True),
             Fault(kind="launch_failure", server_id=bad, raw_error="No capacity in AZ"),
         ],
-        scenario=FAST,
+        scenario=SHORT,
     )
     assert out.record.Status.value == "FAILED"
     assert out.server(bad).Status.value == "FAILED"
@@ -362,7 +353,7 @@ def run_mutated(
     ``more[op](parsed)`` to every ``op`` answer)."""
     the_plan = parse_plan(plan)
     clock = VirtualClock(start=T0)
-    world = simulated(the_plan, clock=clock, scenario=FAST)
+    world = simulated(the_plan, clock=clock, scenario=SHORT)
     for op, fn in {operation: mutate, **more}.items():
 
         def hook(parsed: dict[str, Any], fn: Mutation = fn, **_: Any) -> None:
@@ -513,7 +504,7 @@ def test_malformed_instance_status_fails_cleanly() -> None:
     plan = plan_data(seed=20, waves=1, servers=1, health_check=True)
     the_plan = parse_plan(plan)
     clock = VirtualClock(start=T0)
-    world = simulated(the_plan, clock=clock, scenario=FAST)
+    world = simulated(the_plan, clock=clock, scenario=SHORT)
 
     def hook(parsed: dict[str, Any], **_: Any) -> None:
         for item in parsed.get("InstanceStatuses", []):

@@ -15,48 +15,23 @@ import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.utils.engine import Outcome, run_plan
+from tests.utils.engine import SHORT, Outcome, run_plan
+from tests.utils.history import EXECUTION_FIELDS
 from tests.utils.plans import make_plan, plans
 
 from drsorch.clock import DEFAULT_EPOCH
 from drsorch.core import advance, new_execution
 from drsorch.history import ExecutionRecord, json_schema
-from drsorch.sim import Fault, Scenario
-from drsorch.sim.timing import Span, Timing
+from drsorch.sim import Fault
 
 pytestmark = pytest.mark.integration
 
-FAST = Scenario(
-    timing=Timing(
-        job_start=Span(min=2, max=2),
-        launch=Span(min=60, max=90),
-        running=Span(min=10, max=20),
-        status_ok=Span(min=20, max=30),
-        job_end=Span(min=2, max=5),
-    )
-)
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 TERMINAL_EXECUTION = {"COMPLETED", "FAILED", "CANCELLED"}
 TERMINAL_WAVE = {"COMPLETED", "FAILED", "SKIPPED", "CANCELLED"}
 #: The order a wave's status moves in; it never goes back.
 WAVE_RANK = {"PENDING": 0, "WAITING": 1, "PAUSED": 2, "RUNNING": 3}
-REQUIRED = (
-    "ExecutionId",
-    "PlanId",
-    "PlanName",
-    "ExecutionType",
-    "Status",
-    "InitiatedBy",
-    "StartTime",
-    "EndTime",
-    "Duration",
-    "SourceAccountId",
-    "TargetAccountId",
-    "Region",
-    "ServerCount",
-    "Errors",
-    "WaveStatus",
-)
+REQUIRED = EXECUTION_FIELDS
 VALIDATOR = jsonschema.Draft202012Validator(json_schema())
 
 
@@ -195,7 +170,7 @@ def check_error_details(out: Outcome) -> None:
 def test_first_record_is_running_and_complete() -> None:
     """Property 14 (Req 5.1): the execution is recorded RUNNING, with a uuid4 ExecutionId,
     StartTime = the clock's start and every required field, before any launch."""
-    out = run_plan(make_plan(1, waves=3, servers_per_wave=2), scenario=FAST)
+    out = run_plan(make_plan(1, waves=3, servers_per_wave=2), scenario=SHORT)
     check_first_record(out)
     assert out.puts[0].InitiatedBy == out.world.options.initiated_by
     assert out.puts[0].Region == "us-east-1"
@@ -206,7 +181,7 @@ def test_first_record_saved_even_when_preflight_fails() -> None:
     """Property 14 / invariant 5: an execution that fails in preflight was still recorded
     RUNNING first, then finalized."""
     plan = make_plan(2, waves=2, servers_per_wave=2)
-    out = run_plan(plan, missing=[plan["Waves"][0]["ServerIds"][0]], scenario=FAST)
+    out = run_plan(plan, missing=[plan["Waves"][0]["ServerIds"][0]], scenario=SHORT)
     assert len(out.puts) >= 2
     check_first_record(out)
     check_final_record(out)
@@ -225,7 +200,7 @@ def test_execution_ids_are_unique() -> None:
 def test_wave_changes_saved_in_order_with_waits() -> None:
     """Property 15 (Req 5.2): a 3-wave chain with waits shows every wave going
     PENDING -> WAITING -> RUNNING -> COMPLETED across the saved records, in that order."""
-    out = run_plan(make_plan(4, waves=3, servers_per_wave=2, wait_seconds=60), scenario=FAST)
+    out = run_plan(make_plan(4, waves=3, servers_per_wave=2, wait_seconds=60), scenario=SHORT)
     assert out.record.Status.value == "COMPLETED"
     check_wave_updates(out)
     seqs = wave_sequences(out.puts)
@@ -243,7 +218,7 @@ def test_wave_changes_saved_when_a_wave_fails() -> None:
     """Property 15: a failed wave and its SKIPPED dependants are each saved."""
     plan = make_plan(5, waves=3, servers_per_wave=2)
     bad = plan["Waves"][0]["ServerIds"][1]
-    out = run_plan(plan, faults=[Fault(kind="launch_failure", server_id=bad)], scenario=FAST)
+    out = run_plan(plan, faults=[Fault(kind="launch_failure", server_id=bad)], scenario=SHORT)
     check_wave_updates(out)
     seqs = wave_sequences(out.puts)
     assert seqs[1] == ["PENDING", "RUNNING", "FAILED"]
@@ -259,7 +234,7 @@ def test_final_record(fail: bool) -> None:
     Duration = EndTime - StartTime."""
     plan = make_plan(6, waves=2, servers_per_wave=2, wait_seconds=30)
     faults = [Fault(kind="launch_failure", server_id=plan["Waves"][1]["ServerIds"][0])]
-    out = run_plan(plan, faults=faults if fail else [], scenario=FAST)
+    out = run_plan(plan, faults=faults if fail else [], scenario=SHORT)
     check_final_record(out)
     assert out.record.Status.value == ("FAILED" if fail else "COMPLETED")
     if not fail:
@@ -287,7 +262,7 @@ def test_failed_server_error_details(kind: str, reason: str) -> None:
     sids = plan["Waves"][0]["ServerIds"]
     bad = sids[1]
     fault = Fault(kind=kind, server_id=bad, raw_error="Not enough capacity")
-    out = run_plan(plan, faults=[fault], scenario=FAST)
+    out = run_plan(plan, faults=[fault], scenario=SHORT)
     assert out.record.Status.value == "FAILED"
     r = out.server(bad)
     assert r.Status.value == "FAILED"
@@ -346,7 +321,7 @@ def test_history_properties_on_generated_plans(plan: dict[str, Any], data: st.Da
     validates against drsorch.history.json_schema(); Properties 14-17 hold as well."""
     faults = data.draw(faults_for(plan), label="faults")
     seed = data.draw(st.integers(0, 1000), label="seed")
-    out = run_plan(plan, faults=faults, seed=seed, scenario=FAST)
+    out = run_plan(plan, faults=faults, seed=seed, scenario=SHORT)
     check_schema(out)
     check_first_record(out)
     check_wave_updates(out)

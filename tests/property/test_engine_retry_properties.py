@@ -10,24 +10,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.utils.engine import Outcome, run_plan
+from tests.utils.engine import SHORT, Outcome, run_plan
 from tests.utils.plans import make_plan
 
-from drsorch.sim import Fault, Scenario
-from drsorch.sim.timing import Span, Timing
+from drsorch.sim import Fault
 
 pytestmark = pytest.mark.property
 
-#: Short launches so that a run takes a few polls, not thirty.
-FAST = Scenario(
-    timing=Timing(
-        job_start=Span(min=2, max=2),
-        launch=Span(min=60, max=90),
-        running=Span(min=10, max=20),
-        status_ok=Span(min=20, max=30),
-        job_end=Span(min=2, max=5),
-    )
-)
 #: Offsets of attempt 1..4 from the first: back-off 2, 4, 8 s.
 OFFSETS = (0.0, 2.0, 6.0, 14.0)
 RETRYABLE = ("throttle", "internal_error", "connection_reset")
@@ -64,7 +53,7 @@ def test_start_recovery_backoff(kind: str, k: int, n: int) -> None:
     the attempts and the last error (Req 9.5), and no job exists."""
     plan = make_plan(k * 10 + n, waves=1, servers_per_wave=n, health_check=False)
     faults = [Fault(kind=kind, operation="StartRecovery", times=k)] if k else []
-    out = run_plan(plan, faults=faults, scenario=FAST)
+    out = run_plan(plan, faults=faults, scenario=SHORT)
     calls = out.calls("StartRecovery")
     t0 = out.record.StartTime
     assert calls[0].time == t0  # launched at once after the preflight
@@ -104,7 +93,7 @@ def test_start_recovery_honours_retry_after(k: int, retry_after: int) -> None:
     one leaves the back-off as it is (delay i = max(2**i, Retry-After))."""
     plan = make_plan(retry_after, waves=1, servers_per_wave=1, health_check=False)
     fault = Fault(kind="throttle", operation="StartRecovery", times=k, retry_after=retry_after)
-    out = run_plan(plan, faults=[fault], scenario=FAST)
+    out = run_plan(plan, faults=[fault], scenario=SHORT)
     delays = [max(base, float(retry_after)) for base in (2.0, 4.0, 8.0)[:k]]
     expected = [0.0]
     for d in delays:
@@ -118,7 +107,7 @@ def test_start_recovery_exhaustion_message_names_retry_after_wait() -> None:
     actually waited (3 retries over 3 x 20 s) and the last error."""
     plan = make_plan(7, waves=1, servers_per_wave=1, health_check=False)
     fault = Fault(kind="throttle", operation="StartRecovery", retry_after=20)
-    out = run_plan(plan, faults=[fault], scenario=FAST)
+    out = run_plan(plan, faults=[fault], scenario=SHORT)
     assert offsets(out, "StartRecovery") == [0.0, 20.0, 40.0, 60.0]
     (sid,) = plan["Waves"][0]["ServerIds"]
     error = out.server(sid).Error
@@ -140,7 +129,7 @@ def test_describe_jobs_backoff(kind: str, k: int, n: int) -> None:
     next poll, 30 s after the first, goes on; the execution COMPLETES for every k."""
     plan = make_plan(k * 10 + n, waves=1, servers_per_wave=n, health_check=False)
     faults = [Fault(kind=kind, operation="DescribeJobs", times=k)] if k else []
-    out = run_plan(plan, faults=faults, scenario=FAST)
+    out = run_plan(plan, faults=faults, scenario=SHORT)
     assert out.record.Status.value == "COMPLETED"
     assert out.record.Errors == []
     launched = out.calls("StartRecovery")[-1].time
@@ -174,7 +163,7 @@ def test_health_poll_backoff(kind: str, k: int) -> None:
     the execution COMPLETES."""
     plan = make_plan(k + 100, waves=1, servers_per_wave=1, health_check=True)
     faults = [Fault(kind=kind, operation="DescribeInstanceStatus", times=k)] if k else []
-    out = run_plan(plan, faults=faults, scenario=FAST)
+    out = run_plan(plan, faults=faults, scenario=SHORT)
     assert out.record.Status.value == "COMPLETED", out.record.Errors
     calls = out.calls("DescribeInstanceStatus")
     assert offsets(out, "DescribeInstanceStatus")[: k + 1] == list(OFFSETS[: k + 1])
@@ -206,7 +195,7 @@ def test_lost_start_recovery_answer_never_duplicates_a_job(
     launches = waves * (servers if execution_type == "SEQUENTIAL" else 1)
     nth = data.draw(st.integers(1, launches), label="nth")
     fault = Fault(kind=kind, operation="StartRecovery", phase="after", nth=nth)
-    out = run_plan(plan, faults=[fault], scenario=FAST)
+    out = run_plan(plan, faults=[fault], scenario=SHORT)
 
     assert out.record.Status.value == "COMPLETED", out.record.Errors
     calls = out.calls("StartRecovery")

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.utils.history import execution_records
+from tests.utils.history import EXECUTION_FIELDS, execution_records
 
 from drsorch.core.statuses import ExecutionStatus, ServerStatus, WaveStatus
 from drsorch.history import ExecutionRecord, json_schema
@@ -22,21 +22,7 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 VALIDATOR = jsonschema.Draft202012Validator(json_schema())
 
 #: Fields §5 says always have a value (never null), per level of the record.
-NON_NULL_EXECUTION = (
-    "ExecutionId",
-    "PlanId",
-    "PlanName",
-    "ExecutionType",
-    "Status",
-    "InitiatedBy",
-    "StartTime",
-    "SourceAccountId",
-    "TargetAccountId",
-    "Region",
-    "ServerCount",
-    "Errors",
-    "WaveStatus",
-)
+NON_NULL_EXECUTION = tuple(f for f in EXECUTION_FIELDS if f not in ("EndTime", "Duration"))
 NON_NULL_WAVE = ("WaveNumber", "WaveName", "Status", "ServerResults")
 NON_NULL_SERVER = ("ServerId", "Status")
 

@@ -123,7 +123,7 @@ def test_quota_queues_launches_instead_of_failing() -> None:
 
 
 def test_big_parallel_wave_respects_500_servers_in_active_jobs() -> None:
-    state, cmds = started(make_plan(6, waves=1, servers_per_wave=700, health_check=False))
+    _state, cmds = started(make_plan(6, waves=1, servers_per_wave=700, health_check=False))
     sent = of(cmds, m.StartRecovery)
     assert [len(c.server_ids) for c in sent] == [100] * 5
     assert len({c.token for c in sent}) == 5

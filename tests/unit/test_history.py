@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from tests.utils.history import make_record
+from tests.utils.history import (
+    ERROR_FIELDS,
+    EXECUTION_FIELDS,
+    SERVER_FIELDS,
+    WAVE_FIELDS,
+    make_record,
+)
 
 from drsorch.core.statuses import ExecutionStatus, ServerStatus, WaveStatus
 from drsorch.history import ExecutionRecord, ServerResult, WaveRecord, json_schema
@@ -16,37 +22,10 @@ from drsorch.history import ExecutionRecord, ServerResult, WaveRecord, json_sche
 pytestmark = pytest.mark.unit
 
 T0 = 1_764_070_000.0
-EXEC_KEYS = {
-    "ExecutionId",
-    "PlanId",
-    "PlanName",
-    "ExecutionType",
-    "Status",
-    "InitiatedBy",
-    "StartTime",
-    "EndTime",
-    "Duration",
-    "SourceAccountId",
-    "TargetAccountId",
-    "Region",
-    "ServerCount",
-    "Errors",
-    "WaveStatus",
-}
-WAVE_KEYS = {"WaveNumber", "WaveName", "Status", "StartTime", "EndTime", "ServerResults"}
-SERVER_KEYS = {
-    "ServerId",
-    "Status",
-    "JobId",
-    "RecoveryInstanceId",
-    "Ec2InstanceId",
-    "StartTime",
-    "LaunchedTime",
-    "HealthyTime",
-    "EndTime",
-    "Error",
-}
-ERROR_KEYS = {"Message", "WaveNumber", "ServerId", "JobId"}
+EXEC_KEYS = set(EXECUTION_FIELDS)
+WAVE_KEYS = set(WAVE_FIELDS)
+SERVER_KEYS = set(SERVER_FIELDS)
+ERROR_KEYS = set(ERROR_FIELDS)
 
 
 def started(**kw: Any) -> ExecutionRecord:

@@ -80,6 +80,18 @@ FAST_TIMING = Timing(
 )
 
 
+#: Short, tight durations for tests that count polls and retries: a run takes a few polls.
+SHORT = Scenario(
+    timing=Timing(
+        job_start=Span(min=2, max=2),
+        launch=Span(min=60, max=90),
+        running=Span(min=10, max=20),
+        status_ok=Span(min=20, max=30),
+        job_end=Span(min=2, max=5),
+    )
+)
+
+
 def as_plan(plan: Plan | Mapping[str, Any]) -> Plan:
     return plan if isinstance(plan, Plan) else parse_plan(dict(plan))
 

@@ -26,6 +26,39 @@ from hypothesis import strategies as st
 from drsorch.core.statuses import ExecutionStatus, ServerStatus, WaveStatus
 from drsorch.history import ErrorEntry, ExecutionRecord, ServerResult, WaveRecord
 
+#: The fields of a history record (design §5), in order, per level.
+EXECUTION_FIELDS = (
+    "ExecutionId",
+    "PlanId",
+    "PlanName",
+    "ExecutionType",
+    "Status",
+    "InitiatedBy",
+    "StartTime",
+    "EndTime",
+    "Duration",
+    "SourceAccountId",
+    "TargetAccountId",
+    "Region",
+    "ServerCount",
+    "Errors",
+    "WaveStatus",
+)
+WAVE_FIELDS = ("WaveNumber", "WaveName", "Status", "StartTime", "EndTime", "ServerResults")
+SERVER_FIELDS = (
+    "ServerId",
+    "Status",
+    "JobId",
+    "RecoveryInstanceId",
+    "Ec2InstanceId",
+    "StartTime",
+    "LaunchedTime",
+    "HealthyTime",
+    "EndTime",
+    "Error",
+)
+ERROR_FIELDS = ("Message", "WaveNumber", "ServerId", "JobId")
+
 T = TypeVar("T")
 
 REGIONS = ("us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2")
