@@ -198,30 +198,7 @@ Command = (
     | Finish
 )
 
-_ALL: dict[str, type[Message]] = {
-    cls.kind: cls
-    for cls in (
-        Start,
-        Tick,
-        ServersDescribed,
-        LaunchStarted,
-        LaunchFailed,
-        JobsPolled,
-        InstancesResolved,
-        HealthPolled,
-        ApiFailed,
-        Cancel,
-        Approve,
-        DescribeServers,
-        StartRecovery,
-        PollJobs,
-        ResolveInstances,
-        CheckHealth,
-        AwaitApproval,
-        WakeAt,
-        Finish,
-    )
-}
+_ALL: dict[str, type[Message]] = {cls.kind: cls for cls in Message.__subclasses__()}
 
 
 def message_from_dict(data: dict[str, Any]) -> Message:
