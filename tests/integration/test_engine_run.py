@@ -3,11 +3,14 @@ against the simulated DRS, replay of a recorded execution, cancellation and appr
 
 from __future__ import annotations
 
+import json
+
 from tests.utils.engine import RecordingStore, run_plan
 from tests.utils.plans import make_plan
 
 from drsorch.clock import DEFAULT_EPOCH, VirtualClock
 from drsorch.core import advance, new_execution
+from drsorch.core.messages import message_from_dict
 from drsorch.plan import parse_plan
 from drsorch.runner import Runner
 from drsorch.wiring import simulated
@@ -110,7 +113,8 @@ def test_replay_of_the_recorded_events_gives_the_same_commands() -> None:
     )
     assert len(out.runner.trace) > 10
     for time, event, commands in out.runner.trace:
-        assert advance(state, event, time) == commands
+        shipped = message_from_dict(json.loads(json.dumps(event.to_dict())))  # as JSON
+        assert advance(state, shipped, time) == commands
     assert state == out.runner.state
 
 
