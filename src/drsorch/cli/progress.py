@@ -46,9 +46,7 @@ class ProgressLog:
             return
         self._servers[sid] = s["status"]
         extra = ""
-        if s["status"] == "LAUNCHING" and s["job_id"]:
-            extra = f" (job {s['job_id']})"
-        elif s["status"] == "COMPLETED" and s["ec2_instance_id"]:
+        if s["status"] == "COMPLETED" and s["ec2_instance_id"]:
             extra = f" ({s['ec2_instance_id']})"
         elif s["error"] and s["status"] in ("FAILED", "SKIPPED", "CANCELLED"):
             extra = f": {s['error']}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 import sys
 from types import FrameType
 
@@ -43,7 +44,7 @@ def _execution_type(plan: Plan, recovery: bool, drill: bool, yes: bool) -> Plan:
     return plan
 
 
-def _approver(approve_all: bool) -> object:
+def _approver(approve_all: bool) -> Callable[[int], bool]:
     def approve(wave: int) -> bool:
         if approve_all:
             return True
@@ -87,13 +88,13 @@ def run_cmd(
     quiet: bool,
 ) -> None:
     """Run a recovery plan as a drill (or, confirmed, a recovery) and record it."""
-    plan = _execution_type(load_plan(plan_path), recovery, drill, yes)
     if use_aws and (scenario or speed):
         raise RefusedError("--sim and --speed are for the simulator; leave them out with --aws")
     if not use_aws and (profile or region):
         raise RefusedError("--profile and --region need --aws")
     if speed is not None and speed <= 0:
         raise RefusedError("--speed must be a positive number")
+    plan = _execution_type(load_plan(plan_path), recovery, drill, yes)
     store = open_store(store_url)
     console = make_console(stderr=as_json)
     world: World
@@ -101,15 +102,15 @@ def run_cmd(
         world = real_aws(plan, profile=profile, region=region, clock=RealClock())
     else:
         world = simulated(plan, scenario_path=scenario, seed=seed, speed=speed)
-    show = not (as_json or quiet)
+    progress = None if (as_json or quiet) else ProgressLog(console, world.clock)
     runner = Runner(
         drs=world.drs,
         ec2=world.ec2,
         store=store,
         clock=world.clock,
-        observer=ProgressLog(console, world.clock) if show else None,
-        approve=_approver(approve_all),  # type: ignore[arg-type]
-        log=(lambda text: console.print(f"[dim]{text}[/dim]")) if show else None,
+        observer=progress,
+        approve=_approver(approve_all),
+        log=progress.log if progress else None,
     )
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
@@ -122,7 +123,7 @@ def run_cmd(
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     where = "AWS" if use_aws else "the simulator"
-    if show:
+    if progress:
         console.print(
             f"[bold]{plan.execution_type}[/bold] of plan {plan.plan_id} on {where}: "
             f"execution {world.options.execution_id}"
