@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
 import sys
+from collections.abc import Callable
 from types import FrameType
 
 import click
