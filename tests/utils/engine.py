@@ -141,6 +141,6 @@ def run_plan(
         clock=clock,
         approve=lambda wave: approve,
     )
-    world.options.save_every = 0.0  # save on every change, as against AWS
+    world.options.save_every = 0.0  # save every change, as a run against AWS does
     record = runner.run(the_plan, world.options)
     return Outcome(the_plan, record, world, runner, store, clock, store.puts)
