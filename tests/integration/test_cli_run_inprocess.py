@@ -106,6 +106,7 @@ def test_aws_wiring_uses_the_callers_identity(monkeypatch: pytest.MonkeyPatch) -
         assert world.options.source_account_id == "123456789012"
         assert world.options.initiated_by.startswith("arn:aws:sts::123456789012:")
         assert world.options.region == "us-east-1" and world.sim is None
+        assert world.options.save_every == 0.0  # every record change is saved
         other = plan.model_copy(
             update={"target": plan.target.__class__(account_id="111122223333")}
             if plan.target
