@@ -12,17 +12,12 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-
-from aws_wire import (
+from tests.utils.aws_wire import (
     Fault,
     Reply,
     Wire,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_wire import (
+from tests.utils.aws_wire import (
     Reply,
     Wire,
     error,

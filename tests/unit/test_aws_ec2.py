@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from aws_wire import Wire, instance_id, throttle
+from tests.utils.aws_wire import Wire, instance_id, throttle
 
 from drsorch.aws import NOT_FOUND, Ec2Adapter, RetryPolicy
 from drsorch.aws.types import InstanceHealth

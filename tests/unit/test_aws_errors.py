@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_wire import Wire, error, server_error, server_id, throttle
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -17,6 +16,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.parsers import ResponseParserError
+from tests.utils.aws_wire import Wire, error, server_error, server_id, throttle
 
 from drsorch.aws import DrsAdapter, RetryPolicy, map_error
 from drsorch.errors import (

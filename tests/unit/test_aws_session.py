@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from aws_wire import fake_session
+from tests.utils.aws_wire import fake_session
 
 from drsorch.aws import aws_session, client_config, make_clients
 
