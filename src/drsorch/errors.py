@@ -6,6 +6,7 @@ CLI never catch a vendor exception::
     DrsorchError
     ├── PlanError                  a plan file is unreadable or invalid (exit 2)
     ├── RefusedError               a request the CLI refuses, e.g. RECOVERY unconfirmed (exit 2)
+    ├── ScenarioError              a simulator scenario file is unreadable or invalid (exit 2)
     ├── StoreError                 the history store failed
     └── AwsError                   an AWS call failed; .operation, .server_id, .job_id
         ├── RetryableError         worth another try (the retry policy decides)
@@ -40,6 +41,10 @@ class PlanError(DrsorchError):
 
 class RefusedError(DrsorchError):
     """A request the tool refuses to carry out as given."""
+
+
+class ScenarioError(DrsorchError):
+    """A simulator scenario file could not be read or is invalid."""
 
 
 class StoreError(DrsorchError):

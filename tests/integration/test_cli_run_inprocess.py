@@ -118,3 +118,23 @@ def test_aws_wiring_uses_the_callers_identity(monkeypatch: pytest.MonkeyPatch) -
         )
         with pytest.raises(RefusedError, match="111122223333"):
             real_aws(other, profile=None, region="us-east-1", clock=RealClock())
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("faults: [", "YAML syntax error at line"),
+        ("faults:\n  - kind: nope\n", "faults.0.kind: Input should be"),
+        ("- just a list\n", "a scenario must be a mapping"),
+        (None, "cannot read"),
+    ],
+)
+def test_bad_scenario_is_bad_input(tmp_path: Path, content: str | None, message: str) -> None:
+    """A scenario the simulator cannot use is exit 2 with one line, as a bad plan is."""
+    scenario = tmp_path / "scenario.yaml"
+    if content is not None:
+        scenario.write_text(content)
+    code, _, err = run(str(EXAMPLE), "--sim", str(scenario), store=tmp_path / "h.db")
+    assert code == 2
+    assert message in err and str(scenario) in err
+    assert len(err.strip().splitlines()) == 1

@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from drsorch.cli import EXIT_BAD_INPUT, EXIT_INTERNAL
-from drsorch.errors import DrsorchError, PlanError, RefusedError, StoreError
+from drsorch.errors import DrsorchError, PlanError, RefusedError, ScenarioError, StoreError
 from drsorch.history import ExecutionRecord
 from drsorch.store.base import StoreConfigError
 
@@ -63,7 +63,7 @@ STATUS_STYLES = {
 
 def exit_code_for(error: DrsorchError) -> int:
     """2 for bad input or a refused request, 3 when something of ours broke (design §6)."""
-    if isinstance(error, PlanError | RefusedError | StoreConfigError):
+    if isinstance(error, PlanError | RefusedError | ScenarioError | StoreConfigError):
         return EXIT_BAD_INPUT
     return EXIT_INTERNAL
 

@@ -16,6 +16,7 @@ from types import FrameType
 import click
 
 from drsorch.cli import EXIT_BAD_INPUT, main
+from drsorch.errors import DrsorchError, PlanError
 
 
 @main.group()
@@ -74,8 +75,11 @@ def serve(
     try:
         scenario = Scenario.from_file(scenario_path) if scenario_path else Scenario()
         plan_ids = _plan_server_ids(plans)
-    except Exception as exc:  # pydantic, YAML and plan errors all mean bad input
+    except DrsorchError as exc:  # scenario and plan errors: bad input, one line each
         click.echo(f"drsorch sim serve: {exc}", err=True)
+        if isinstance(exc, PlanError) and exc.problems != [str(exc)]:
+            for problem in exc.problems:
+                click.echo(f"  - {problem}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     region = SimRegion(clock=ScaledClock(speed, start=time.time()), scenario=scenario, seed=seed)
     region.add_source_servers([sid for sid in plan_ids if sid not in region.model.servers])

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from drsorch.errors import ScenarioError
 from drsorch.sim.faults import Fault
 from drsorch.sim.timing import Timing, TimingOverrides
 
@@ -111,9 +112,35 @@ class Scenario(BaseModel):
 
     @classmethod
     def from_file(cls, path: str | Path) -> Scenario:
-        """Load a YAML or JSON scenario file (JSON is YAML)."""
-        text = Path(path).read_text(encoding="utf-8")
-        return cls.from_yaml(text)
+        """Load a YAML or JSON scenario file (JSON is YAML).
+
+        Every problem — unreadable file, YAML syntax, an invalid field — is a
+        :class:`~drsorch.errors.ScenarioError` with one line naming the file."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+            return cls.from_yaml(text)
+        except OSError as exc:
+            raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ScenarioError(f"{path}: not UTF-8 text") from exc
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise ScenarioError(f"{path}: YAML syntax error{where}: {exc.problem}") from exc
+        except yaml.YAMLError as exc:
+            raise ScenarioError(f"{path}: {exc}") from exc
+        except ValidationError as exc:
+            errors = exc.errors()
+            first = errors[0]
+            # Leave out pydantic's internal validator names such as "str-enum[FaultKind]".
+            where = ".".join(str(p) for p in first["loc"] if "[" not in str(p)) or "(scenario)"
+            others = {e["loc"][:2] for e in errors} - {first["loc"][:2]}
+            more = f" (and {len(others)} more)" if others else ""
+            got = first.get("input")
+            shown = f" (got {got!r})" if isinstance(got, str | int | float) else ""
+            raise ScenarioError(f"{path}: {where}: {first['msg']}{shown}{more}") from exc
+        except ValueError as exc:
+            raise ScenarioError(f"{path}: {exc}") from exc
 
     @classmethod
     def from_yaml(cls, text: str) -> Scenario:
