@@ -196,7 +196,8 @@ def _poll_jobs(state: State, now: float, cmds: list[m.Message]) -> None:
 
 
 def _poll_health(state: State, now: float, cmds: list[m.Message]) -> None:
-    resolve: list[str] = list(dict.fromkeys(state.pop("resolve_queue", [])))
+    resolve: list[str] = list(dict.fromkeys(state["resolve_queue"]))
+    state["resolve_queue"] = []
     check: list[str] = []
     for _, s in ids_in(state, SS.LAUNCHED):  # no health check; the lookup did not answer
         if s["next_poll_at"] is not None and s["next_poll_at"] <= now:

@@ -65,7 +65,7 @@ def advance(state: State, event: m.Message, now: float) -> list[m.Message]:
 
 
 def _on_start(state: State, _: m.Message, now: float, cmds: list[m.Message]) -> None:
-    if state["phase"] == "PREFLIGHT" and not state.get("preflight_sent"):
+    if state["phase"] == "PREFLIGHT" and not state["preflight_sent"]:
         state["preflight_sent"] = True
         cmds.append(m.DescribeServers(sorted(state["servers"])))
 
@@ -106,7 +106,7 @@ def _on_launch_started(state: State, ev: m.Message, now: float, cmds: list[m.Mes
         return
     launch["status"] = "ACTIVE"
     launch["job_id"] = ev.job_id
-    state.setdefault("job_tokens", {})[ev.job_id] = ev.token
+    state["job_tokens"][ev.job_id] = ev.token
     for sid in launch["servers"]:
         state["servers"][sid]["job_id"] = ev.job_id
     if state["next_job_poll"] is None:
@@ -139,7 +139,7 @@ def _on_launch_failed(state: State, ev: m.Message, now: float, cmds: list[m.Mess
 def _on_jobs(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -> None:
     assert isinstance(ev, m.JobsPolled)
     state["api_failures"] = 0
-    tokens = state.get("job_tokens", {})
+    tokens = state["job_tokens"]
     for job_id, job in ev.jobs.items():
         token = tokens.get(job_id)
         if token is None:
@@ -238,7 +238,7 @@ def _launched(state: State, sid: str, recovery_id: str | None, now: float) -> No
     else:
         s.update(status=SS.HEALTH_CHECK.value, polls=0, next_poll_at=now + health["interval"])
     if recovery_id:
-        state.setdefault("resolve_queue", []).append(recovery_id)
+        state["resolve_queue"].append(recovery_id)
     _touch(state)
 
 

@@ -16,6 +16,8 @@ Layout::
                        polls, next_poll_at, last_seen}},
      "launches": {token: {wave, servers, job_id, status: QUEUED|SENT|ACTIVE|DONE,
                           not_before, requeues, sent_at}},
+     "job_tokens": {job_id: token}, "resolve_queue": [recovery instance ids to look up],
+     "preflight_sent": bool,
      "next_job_poll": float|None, "api_failures": int, "seq": int, "revision": int,
      "errors": [{Message, WaveNumber, ServerId, JobId}], "notices": [str],
      "cancel_requested": bool}
@@ -122,6 +124,9 @@ def new_execution(
         "wave_index": {str(w["number"]): i for i, w in enumerate(waves)},  # JSON keys
         "servers": servers,
         "launches": {},
+        "job_tokens": {},
+        "resolve_queue": [],
+        "preflight_sent": False,
         "next_job_poll": None,
         "api_failures": 0,
         "seq": 0,
