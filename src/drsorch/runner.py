@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from drsorch.aws.drs import DrsAdapter
+from drsorch.aws.drs import JOB_LOOKBACK_SECONDS, TOKEN_TAG, DrsAdapter
 from drsorch.aws.ec2 import Ec2Adapter
 from drsorch.clock import Clock
 from drsorch.core import advance, new_execution, to_record
@@ -70,6 +70,8 @@ class RunOptions:
     target_account_id: str
     region: str
     execution_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: "simulator" or "aws": where the execution runs (a simulated one cannot be resumed).
+    environment: str = "aws"
     #: Seconds of the clock to sleep at a time, so a cancel is noticed (None: all at once).
     sleep_slice: float | None = None
     #: 0: every change of the record is saved at once (Req 5.2; the default, and what runs
@@ -117,20 +119,26 @@ class Runner:
             target_account_id=options.target_account_id,
             region=options.region,
         )
+        state["environment"] = options.environment
         return self.drive(state, options)
+
+    def resume(self, state: State, options: RunOptions) -> ExecutionRecord:
+        """Continue an execution from the state saved before the engine stopped."""
+        return self.drive(state, options, first=m.Resume())
 
     def cancel(self, reason: str = "cancelled by the user") -> None:
         """Ask for a graceful stop; safe to call from a signal handler."""
         self.cancel_requested = reason
 
-    def drive(self, state: State, options: RunOptions) -> ExecutionRecord:
-        """Run ``state`` (new or reloaded after a crash) until it ends."""
+    def drive(
+        self, state: State, options: RunOptions, first: m.Message | None = None
+    ) -> ExecutionRecord:
+        """Run ``state`` until it ends: a new one from Start, a reloaded one from Resume."""
         self.state = state
         self._save_every = options.save_every
         self._save(state, force=True)  # Req 5.1: the RUNNING record exists before any launch
         try:
-            event: m.Message = m.Start() if state["phase"] == "PREFLIGHT" else m.Tick()
-            self._loop(state, event, options)
+            self._loop(state, first or m.Start(), options)
         except Exception as exc:
             self._break(state, f"drsorch internal error: {type(exc).__name__}: {exc}")
             raise EngineError(str(exc), self._record(state)) from exc
@@ -158,6 +166,10 @@ class Runner:
             if any(isinstance(c, m.Finish) for c in cmds):
                 return
             io = [c for c in cmds if not isinstance(c, m.WakeAt)]
+            if any(isinstance(c, m.StartRecovery) for c in io):
+                # Write ahead: the saved state names every launch before it goes out, so
+                # a resume after a crash looks for its job instead of launching again.
+                self._save(state, force=True)
             if io:
                 cmds = [out for c in io for ev in self._execute(c) for out in self._step(state, ev)]
                 continue
@@ -203,7 +215,7 @@ class Runner:
         due = time.monotonic() - self._saved_at >= self._save_every
         if not (force or wave_change or due):
             return
-        self.store.put(self._record(state))
+        self.store.put(self._record(state), state)
         self._saved_revision, self._saved_waves = state["revision"], waves
         self._saved_at = time.monotonic()
 
@@ -230,6 +242,12 @@ class Runner:
 
     def _start_recovery(self, cmd: m.StartRecovery) -> list[m.Message]:
         try:
+            if cmd.adopt_existing:
+                since = (cmd.since or self.clock.now()) - JOB_LOOKBACK_SECONDS
+                found = self.drs.find_job_by_tags({TOKEN_TAG: cmd.token}, since)
+                if found is not None:
+                    self.log(f"wave {cmd.wave}: adopted job {found.job_id} sent before the restart")
+                    return [m.LaunchStarted(cmd.token, found.job_id)]
             job = self.drs.start_recovery(cmd.server_ids, is_drill=cmd.is_drill, tags=cmd.tags)
         except (QuotaExceededError, ConflictError) as exc:
             return [m.LaunchFailed(cmd.token, str(exc), requeue=True)]

@@ -125,6 +125,7 @@ def simulated(
         region=region_name,
         sleep_slice=1.0 if speed else None,
         save_every=0.0 if speed else 1.0,
+        environment="simulator",
     )
     return World(drs=drs, ec2=ec2, clock=clock, options=options, sim=region)
 

@@ -111,6 +111,7 @@ def test_replay_of_the_recorded_events_gives_the_same_commands() -> None:
         target_account_id=r.TargetAccountId,
         region=r.Region,
     )
+    state["environment"] = "simulator"  # the runner notes where it runs
     assert len(out.runner.trace) > 10
     for time, event, commands in out.runner.trace:
         shipped = message_from_dict(json.loads(json.dumps(event.to_dict())))  # as JSON

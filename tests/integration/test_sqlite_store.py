@@ -127,7 +127,9 @@ def test_an_older_file_is_upgraded_keeping_its_records(db: Path, tmp_path: Path)
         conn.execute(statement)
     conn.execute("PRAGMA user_version = 1")
     donor_conn = sqlite3.connect(tmp_path / "donor.db")
-    row = donor_conn.execute("SELECT * FROM executions").fetchone()
+    row = donor_conn.execute(
+        "SELECT execution_id, plan_id, status, start_time, record FROM executions"
+    ).fetchone()
     donor_conn.close()
     conn.execute("INSERT INTO executions VALUES (?, ?, ?, ?, ?)", row)
     conn.commit()
@@ -283,3 +285,16 @@ def test_a_lock_that_never_ends_gives_a_store_error(db: Path) -> None:
     other.execute("ROLLBACK")
     other.close()
     store.close()
+
+
+def test_engine_state_is_kept_beside_the_record(db: Path) -> None:
+    """A crashed execution can be resumed: the engine's JSON state is saved with the record,
+    and a save without a state keeps the one saved before."""
+    record = make_record(9)
+    with SqliteStore(db) as store:
+        assert store.get_state(record.ExecutionId) is None
+        store.put(record, {"revision": 3, "waves": [{"number": 1}]})
+        store.put(record)
+        assert store.get_state(record.ExecutionId) == {"revision": 3, "waves": [{"number": 1}]}
+    with SqliteStore(db) as again:
+        assert again.get_state(record.ExecutionId) == {"revision": 3, "waves": [{"number": 1}]}

@@ -35,9 +35,9 @@ class RecordingStore(MemoryStore):
         super().__init__()
         self.puts: list[ExecutionRecord] = []
 
-    def put(self, record: ExecutionRecord) -> None:
+    def put(self, record: ExecutionRecord, state: Mapping[str, Any] | None = None) -> None:
         self.puts.append(record)
-        super().put(record)
+        super().put(record, state)
 
 
 @dataclass

@@ -108,6 +108,16 @@ class Cancel(Message):
 
 
 @dataclass(frozen=True)
+class Resume(Message):
+    """The engine restarted from a saved state (after a crash): take stock and go on.
+
+    Launches whose StartRecovery may have gone out are sent again only after looking for
+    their job by its token (``StartRecovery.adopt_existing``), so nothing launches twice."""
+
+    kind: ClassVar[str] = "Resume"
+
+
+@dataclass(frozen=True)
 class Approve(Message):
     """Release a wave that waits for approval (PauseBefore)."""
 
@@ -134,6 +144,10 @@ class StartRecovery(Message):
     server_ids: list[str]
     is_drill: bool
     tags: dict[str, str] = field(default_factory=dict)
+    #: This launch may already have a job (sent before a crash): look for it first, by
+    #: its token among the jobs created since ``since``.
+    adopt_existing: bool = False
+    since: float | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +199,7 @@ Event = (
     | HealthPolled
     | ApiFailed
     | Cancel
+    | Resume
     | Approve
 )
 Command = (

@@ -150,6 +150,8 @@ def _enqueue(state: State, w: dict[str, Any], servers: list[str]) -> None:
         "not_before": None,
         "requeues": 0,
         "sent_at": None,
+        "first_sent_at": None,
+        "maybe_sent": False,  # sent before the engine restarted: its job may exist
     }
 
 
@@ -166,6 +168,8 @@ def _dispatch(state: State, now: float, cmds: list[m.Message]) -> None:
             break  # first in, first out: later launches wait behind this one
         jobs, servers = jobs + 1, servers + n
         launch.update(status="SENT", sent_at=now)
+        if launch["first_sent_at"] is None:
+            launch["first_sent_at"] = now
         for sid in launch["servers"]:
             state["servers"][sid].update(status=SS.LAUNCHING.value, start_time=now, token=token)
         touch(state)
@@ -181,6 +185,8 @@ def _dispatch(state: State, now: float, cmds: list[m.Message]) -> None:
                     "drsorch:wave": str(launch["wave"]),
                     "drsorch:token": token,
                 },
+                adopt_existing=launch["maybe_sent"],
+                since=launch["first_sent_at"],
             )
         )
 

@@ -342,6 +342,19 @@ def _on_cancel(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -
                     )
 
 
+def _on_resume(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -> None:
+    _notice(state, "the engine was restarted from its saved state")
+    if state["phase"] == "PREFLIGHT":
+        state["preflight_sent"] = True
+        cmds.append(m.DescribeServers(sorted(state["servers"])))
+    for launch in state["launches"].values():
+        if launch["status"] == "SENT":  # its answer was lost with the engine
+            launch.update(status="QUEUED", maybe_sent=True)
+            for sid in launch["servers"]:
+                state["servers"][sid]["status"] = SS.PENDING.value
+    _touch(state)
+
+
 def _on_approve(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -> None:
     assert isinstance(ev, m.Approve)
     w = _wave(state, ev.wave)
@@ -361,5 +374,6 @@ _HANDLERS = {
     m.HealthPolled: _on_health,
     m.ApiFailed: _on_api_failed,
     m.Cancel: _on_cancel,
+    m.Resume: _on_resume,
     m.Approve: _on_approve,
 }

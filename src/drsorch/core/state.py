@@ -4,7 +4,8 @@
 core never re-parses the plan; ``to_record`` derives the execution-history record of design §5.
 Layout::
 
-    {"version": 1, "execution_id", "plan_id", "plan_name", "execution_type", "is_drill",
+    {"version": 1, "execution_id", "plan": the plan as written, "plan_id", "plan_name",
+     "execution_type", "is_drill", "environment": simulator|aws (set by the runner),
      "status", "phase": PREFLIGHT|RUNNING|DONE, "start_time", "end_time", "deadline",
      "initiated_by", "source_account_id", "target_account_id", "region",
      "config": {job_poll_seconds, launch_timeout_seconds, requeue_seconds, max_requeues, ...},
@@ -15,7 +16,7 @@ Layout::
                        start_time, launched_time, healthy_time, end_time, error,
                        polls, next_poll_at, last_seen}},
      "launches": {token: {wave, servers, job_id, status: QUEUED|SENT|ACTIVE|DONE,
-                          not_before, requeues, sent_at}},
+                          not_before, requeues, sent_at, first_sent_at, maybe_sent}},
      "job_tokens": {job_id: token}, "resolve_queue": [recovery instance ids to look up],
      "preflight_sent": bool,
      "next_job_poll": float|None, "api_failures": int, "seq": int, "revision": int,
@@ -105,6 +106,8 @@ def new_execution(
     return {
         "version": STATE_VERSION,
         "execution_id": execution_id,
+        "plan": plan.to_dict(),  # what is being run, for a resume after a crash
+        "environment": None,
         "plan_id": plan.plan_id,
         "plan_name": plan.plan_name,
         "execution_type": plan.execution_type,

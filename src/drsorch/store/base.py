@@ -8,7 +8,8 @@ argument checks every adapter shares live here, so they all refuse the same inpu
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from drsorch.core.statuses import ExecutionStatus
 from drsorch.errors import StoreError
@@ -27,8 +28,15 @@ class StoreConfigError(StoreError):
 class HistoryStore(Protocol):
     """Where execution records live."""
 
-    def put(self, record: ExecutionRecord) -> None:
-        """Create the record, or replace the whole stored record with the same ExecutionId."""
+    def put(self, record: ExecutionRecord, state: Mapping[str, Any] | None = None) -> None:
+        """Create the record, or replace the whole stored record with the same ExecutionId.
+
+        ``state`` is the engine's JSON state of that execution, kept beside the record so a
+        crashed run can be resumed; None leaves a state saved earlier as it is."""
+        ...
+
+    def get_state(self, execution_id: str) -> dict[str, Any] | None:
+        """The engine state last saved with the record, or None."""
         ...
 
     def get(self, execution_id: str) -> ExecutionRecord | None:

@@ -6,7 +6,10 @@ a test written against it holds for the real one.
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 from drsorch.history import ExecutionRecord
 from drsorch.store.base import DEFAULT_LIMIT, check_query
@@ -19,11 +22,19 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._records: dict[str, ExecutionRecord] = {}
+        self._states: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def put(self, record: ExecutionRecord) -> None:
+    def put(self, record: ExecutionRecord, state: Mapping[str, Any] | None = None) -> None:
         with self._lock:
             self._records[record.ExecutionId] = record.model_copy(deep=True)
+            if state is not None:
+                self._states[record.ExecutionId] = json.dumps(state)
+
+    def get_state(self, execution_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            text = self._states.get(execution_id)
+        return None if text is None else dict(json.loads(text))
 
     def get(self, execution_id: str) -> ExecutionRecord | None:
         with self._lock:

@@ -19,10 +19,10 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -53,6 +53,8 @@ MIGRATIONS: Sequence[Sequence[str]] = (
         "CREATE INDEX executions_start ON executions (start_time)",
         "CREATE INDEX executions_status_start ON executions (status, start_time)",
     ),
+    # 3: the engine's JSON state beside the record, for resuming a crashed execution.
+    ("ALTER TABLE executions ADD COLUMN engine_state TEXT",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -159,23 +161,26 @@ class SqliteStore:
 
     # -- the port -------------------------------------------------------------------------
 
-    def put(self, record: ExecutionRecord) -> None:
+    def put(self, record: ExecutionRecord, state: Mapping[str, Any] | None = None) -> None:
         row = (
             record.ExecutionId,
             record.PlanId,
             record.Status.value,
             record.StartTime,
             json.dumps(record.to_dict(), separators=(",", ":")),
+            None if state is None else json.dumps(state, separators=(",", ":")),
         )
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute(
-                    "INSERT INTO executions (execution_id, plan_id, status, start_time, record)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
+                    "INSERT INTO executions"
+                    " (execution_id, plan_id, status, start_time, record, engine_state)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
                     " plan_id = excluded.plan_id, status = excluded.status,"
-                    " start_time = excluded.start_time, record = excluded.record",
+                    " start_time = excluded.start_time, record = excluded.record,"
+                    " engine_state = COALESCE(excluded.engine_state, engine_state)",
                     row,
                 )
                 conn.execute("COMMIT")
@@ -185,6 +190,20 @@ class SqliteStore:
                 raise
 
         self._run(write)
+
+    def get_state(self, execution_id: str) -> dict[str, Any] | None:
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT engine_state FROM executions WHERE execution_id = ?", (execution_id,)
+            ).fetchall()
+        )
+        if not rows or rows[0][0] is None:
+            return None
+        try:
+            state = json.loads(rows[0][0])
+        except json.JSONDecodeError as exc:
+            raise StoreError(f"the saved engine state of {execution_id} is damaged") from exc
+        return state if isinstance(state, dict) else None
 
     def get(self, execution_id: str) -> ExecutionRecord | None:
         rows = self._run(
