@@ -146,3 +146,68 @@ def test_launch_lost_with_the_engine_between_coalesced_saves(nth: int) -> None:
     record, _ = crash_and_resume(plan, world, store, 3000.0)
     assert record.Status == "COMPLETED"
     assert launches_per_server(world) == Counter(dict.fromkeys(plan.all_server_ids(), 1))
+
+
+# -- drsorch resume ------------------------------------------------------------------------
+
+
+def crashed_into(db: Any, *, environment: str) -> tuple[World, str]:
+    """A run killed after its second launch, recorded in the SQLite file ``db``."""
+    from drsorch.store import SqliteStore
+
+    plan, world, _ = world_for(3)
+    world.options.environment = environment
+    crash_on(world, "start_recovery", 2, after=True)
+    with SqliteStore(db) as store, pytest.raises(Crash):
+        r = Runner(drs=world.drs, ec2=world.ec2, store=store, clock=world.clock)
+        r._break = lambda state, message: None  # type: ignore[method-assign]
+        r.run(plan, world.options)
+    for name in [n for n in vars(world.drs) if not n.startswith("_")]:
+        delattr(world.drs, name)
+    return world, world.options.execution_id
+
+
+def resume_cli(db: Any, *args: str) -> Any:
+    from click.testing import CliRunner
+
+    from drsorch.cli import main
+
+    result = CliRunner().invoke(main, ["resume", *args, "--store", str(db)])
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_resume_refuses_what_it_cannot_resume(tmp_path: Any) -> None:
+    db = tmp_path / "h.db"
+    _, simulated_id = crashed_into(db, environment="simulator")
+    _, aws_id = crashed_into(db, environment="aws")
+    cases = {
+        "s-nothing": "no execution s-nothing",
+        simulated_id: "ran on the simulator",
+        aws_id: "pass --aws",
+    }
+    for execution_id, message in cases.items():
+        result = resume_cli(db, execution_id)
+        assert result.exit_code == 2 and message in result.stderr
+
+
+def test_resume_with_aws_continues_and_never_launches_twice(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``drsorch resume ID --aws`` rebuilds the AWS world (here: the same simulated region,
+    standing in for AWS), adopts the job sent before the crash and finishes the plan."""
+    import json
+
+    import drsorch.cli.run as run_module
+
+    db = tmp_path / "h.db"
+    world, execution_id = crashed_into(db, environment="aws")
+    monkeypatch.setattr(run_module, "real_aws", lambda plan, **kw: world)
+    result = resume_cli(db, execution_id, "--aws", "--json")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["ExecutionId"] == execution_id and record["Status"] == "COMPLETED"
+    plan_servers = {s["ServerId"] for w in record["WaveStatus"] for s in w["ServerResults"]}
+    assert launches_per_server(world) == Counter(dict.fromkeys(plan_servers, 1))
+    again = resume_cli(db, execution_id, "--aws")
+    assert again.exit_code == 2 and "already ended COMPLETED" in again.stderr

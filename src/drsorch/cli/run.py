@@ -6,6 +6,7 @@ import signal
 import sys
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -13,10 +14,12 @@ from drsorch.cli import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, main
 from drsorch.cli.progress import ProgressLog
 from drsorch.cli.render import echo_json, exits_on_errors, make_console, render_record
 from drsorch.clock import RealClock
+from drsorch.core.statuses import ExecutionStatus
 from drsorch.errors import RefusedError
-from drsorch.plan import Plan, load_plan
+from drsorch.history import ExecutionRecord
+from drsorch.plan import Plan, load_plan, parse_plan
 from drsorch.runner import EngineError, Runner
-from drsorch.store import open_store
+from drsorch.store import HistoryStore, open_store
 from drsorch.wiring import World, real_aws, simulated
 
 
@@ -96,12 +99,39 @@ def run_cmd(
         raise RefusedError("--speed must be a positive number")
     plan = _execution_type(load_plan(plan_path), recovery, drill, yes)
     store = open_store(store_url)
-    console = make_console(stderr=as_json)
     world: World
     if use_aws:
         world = real_aws(plan, profile=profile, region=region, clock=RealClock())
     else:
         world = simulated(plan, scenario_path=scenario, seed=seed, speed=speed)
+    where = "AWS" if use_aws else "the simulator"
+    headline = (
+        f"[bold]{plan.execution_type}[/bold] of plan {plan.plan_id} on {where}: "
+        f"execution {world.options.execution_id}"
+    )
+    _drive(
+        world,
+        store,
+        headline,
+        lambda runner: runner.run(plan, world.options),
+        as_json=as_json,
+        quiet=quiet,
+        approve_all=approve_all,
+    )
+
+
+def _drive(
+    world: World,
+    store: HistoryStore,
+    headline: str,
+    start: Callable[[Runner], ExecutionRecord],
+    *,
+    as_json: bool,
+    quiet: bool,
+    approve_all: bool,
+) -> None:
+    """Run (or resume) with live progress and Ctrl-C handling; print the record; exit."""
+    console = make_console(stderr=as_json)
     progress = None if (as_json or quiet) else ProgressLog(console, world.clock)
     runner = Runner(
         drs=world.drs,
@@ -122,23 +152,19 @@ def run_cmd(
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    where = "AWS" if use_aws else "the simulator"
     if progress:
-        console.print(
-            f"[bold]{plan.execution_type}[/bold] of plan {plan.plan_id} on {where}: "
-            f"execution {world.options.execution_id}"
-        )
+        console.print(headline)
+    execution = world.options.execution_id
     try:
-        record = runner.run(plan, world.options)
+        record = start(runner)
     except EngineError as exc:
         click.echo(
-            f"error: the engine broke: {exc}; the execution was recorded as FAILED "
-            f"({world.options.execution_id})",
+            f"error: the engine broke: {exc}; the execution was recorded as FAILED ({execution})",
             err=True,
         )
         sys.exit(EXIT_INTERNAL)
     except KeyboardInterrupt:
-        click.echo(f"stopped; execution {world.options.execution_id} recorded as FAILED", err=True)
+        click.echo(f"stopped; execution {execution} recorded as FAILED", err=True)
         sys.exit(EXIT_FAILED)
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -148,3 +174,80 @@ def run_cmd(
     else:
         render_record(record, make_console())
     sys.exit(EXIT_OK if record.Status == "COMPLETED" else EXIT_FAILED)
+
+
+@main.command("resume")
+@click.argument("execution_id")
+@click.option("--aws", "use_aws", is_flag=True, help="The execution ran against real AWS.")
+@click.option("--profile", help="AWS profile (with --aws).")
+@click.option("--region", help="AWS region (with --aws).")
+@click.option("--approve-all", is_flag=True, help="Approve every PauseBefore wave.")
+@click.option("--store", "store_url", help="History store URL (default: DRSORCH_STORE or SQLite).")
+@click.option("--json", "as_json", is_flag=True, help="Print only the history record, as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No live progress; the summary only.")
+@exits_on_errors
+def resume_cmd(
+    execution_id: str,
+    use_aws: bool,
+    profile: str | None,
+    region: str | None,
+    approve_all: bool,
+    store_url: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Continue an execution whose engine stopped (a crash, a killed process).
+
+    Launches that may have gone out before the stop are first looked for by their job
+    tag and adopted, so nothing is launched twice."""
+    if not use_aws and (profile or region):
+        raise RefusedError("--profile and --region need --aws")
+    store = open_store(store_url)
+    state = _resumable_state(store, execution_id, use_aws)
+    plan = parse_plan(state["plan"])
+    world = real_aws(plan, profile=profile, region=region, clock=RealClock())
+    if (world.options.target_account_id, world.options.region) != (
+        state["target_account_id"],
+        state["region"],
+    ):
+        raise RefusedError(
+            f"execution {execution_id} ran in account {state['target_account_id']} region "
+            f"{state['region']}; these credentials are for {world.options.target_account_id} "
+            f"{world.options.region}"
+        )
+    world.options.execution_id = execution_id
+    headline = (
+        f"resuming [bold]{state['execution_type']}[/bold] of plan {state['plan_id']} on AWS: "
+        f"execution {execution_id}"
+    )
+    _drive(
+        world,
+        store,
+        headline,
+        lambda runner: runner.resume(state, world.options),
+        as_json=as_json,
+        quiet=quiet,
+        approve_all=approve_all,
+    )
+
+
+def _resumable_state(store: HistoryStore, execution_id: str, use_aws: bool) -> dict[str, Any]:
+    record = store.get(execution_id)
+    if record is None:
+        raise RefusedError(f"no execution {execution_id} in the history store")
+    state = store.get_state(execution_id)
+    if state is None:
+        raise RefusedError(f"execution {execution_id} has no saved engine state to resume")
+    if ExecutionStatus(state["status"]).terminal:
+        raise RefusedError(f"execution {execution_id} already ended {state['status']}")
+    if state.get("environment") == "simulator":
+        raise RefusedError(
+            f"execution {execution_id} ran on the simulator, whose region ended with that "
+            "process: it cannot be resumed; run the plan again"
+        )
+    if not use_aws:
+        raise RefusedError(
+            f"execution {execution_id} ran against AWS: pass --aws (with the --profile and "
+            "--region it ran with) to resume it"
+        )
+    return state
