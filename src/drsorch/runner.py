@@ -72,6 +72,9 @@ class RunOptions:
     execution_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     #: "simulator" or "aws": where the execution runs (a simulated one cannot be resumed).
     environment: str = "aws"
+    #: Save the engine state beside the record, for ``drsorch resume``. Simulated runs
+    #: cannot be resumed (their region dies with the process), so they skip it.
+    keep_state: bool = True
     #: Seconds of the clock to sleep at a time, so a cancel is noticed (None: all at once).
     sleep_slice: float | None = None
     #: 0: every change of the record is saved at once (Req 5.2; the default, and what runs
@@ -106,6 +109,7 @@ class Runner:
         self._saved_waves: list[str] = []
         self._saved_at = 0.0
         self._save_every = 0.0
+        self._keep_state = True
         self._wave_models: dict[int, tuple[dict[str, Any], WaveRecord]] = {}
 
     # -- public ------------------------------------------------------------------------------
@@ -136,6 +140,7 @@ class Runner:
         """Run ``state`` until it ends: a new one from Start, a reloaded one from Resume."""
         self.state = state
         self._save_every = options.save_every
+        self._keep_state = options.keep_state
         self._save(state, force=True)  # Req 5.1: the RUNNING record exists before any launch
         try:
             self._loop(state, first or m.Start(), options)
@@ -166,7 +171,7 @@ class Runner:
             if any(isinstance(c, m.Finish) for c in cmds):
                 return
             io = [c for c in cmds if not isinstance(c, m.WakeAt)]
-            if any(isinstance(c, m.StartRecovery) for c in io):
+            if self._keep_state and any(isinstance(c, m.StartRecovery) for c in io):
                 # Write ahead: the saved state names every launch before it goes out, so
                 # a resume after a crash looks for its job instead of launching again.
                 self._save(state, force=True)
@@ -215,7 +220,7 @@ class Runner:
         due = time.monotonic() - self._saved_at >= self._save_every
         if not (force or wave_change or due):
             return
-        self.store.put(self._record(state), state)
+        self.store.put(self._record(state), state if self._keep_state else None)
         self._saved_revision, self._saved_waves = state["revision"], waves
         self._saved_at = time.monotonic()
 

@@ -126,6 +126,7 @@ def simulated(
         sleep_slice=1.0 if speed else None,
         save_every=0.0 if speed else 1.0,
         environment="simulator",
+        keep_state=False,
     )
     return World(drs=drs, ec2=ec2, clock=clock, options=options, sim=region)
 

@@ -42,6 +42,10 @@ def test_json_run_prints_only_the_record(tmp_path: Path) -> None:
     assert code == 0
     record = json.loads(out)
     assert record["Status"] == "COMPLETED" and record["ServerCount"] == 6
+    from drsorch.store import SqliteStore
+
+    with SqliteStore(tmp_path / "h.db") as store:  # a simulated run cannot be resumed,
+        assert store.get_state(record["ExecutionId"]) is None  # so it keeps no state
 
 
 def test_failed_run_exits_1_and_names_the_server(tmp_path: Path) -> None:

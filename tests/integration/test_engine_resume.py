@@ -33,6 +33,7 @@ def world_for(seed: int, save_every: float = 0.0) -> tuple[Plan, World, MemorySt
     plan = parse_plan(make_plan(seed, waves=3, servers_per_wave=2, execution_type="MIXED"))
     world = simulated(plan, clock=VirtualClock(start=DEFAULT_EPOCH), scenario=SHORT, seed=seed)
     world.options.save_every = save_every
+    world.options.keep_state = True  # as a run against AWS does
     return plan, world, MemoryStore()
 
 
