@@ -20,7 +20,7 @@ from tests.utils.history import EXECUTION_FIELDS
 from tests.utils.plans import make_plan, plans
 
 from drsorch.clock import DEFAULT_EPOCH
-from drsorch.core import advance, new_execution
+from drsorch.core import advance
 from drsorch.history import ExecutionRecord, json_schema
 from drsorch.sim import Fault
 
@@ -79,16 +79,7 @@ def wave_sequences(records: list[ExecutionRecord]) -> dict[int, list[str]]:
 
 def replayed_sequences(out: Outcome) -> dict[int, list[str]]:
     """Each wave's statuses after every step of the core, replayed from the runner's trace."""
-    first = out.puts[0]
-    state = new_execution(
-        out.plan,
-        execution_id=first.ExecutionId,
-        now=first.StartTime,
-        initiated_by=first.InitiatedBy,
-        source_account_id=first.SourceAccountId,
-        target_account_id=first.TargetAccountId,
-        region=first.Region,
-    )
+    state = out.fresh_state()
     seqs: dict[int, list[str]] = {w["number"]: [w["status"]] for w in state["waves"]}
     for now, event, commands in out.runner.trace:
         assert advance(state, event, now) == commands  # the core is deterministic

@@ -9,7 +9,7 @@ from tests.utils.engine import RecordingStore, run_plan
 from tests.utils.plans import make_plan
 
 from drsorch.clock import DEFAULT_EPOCH, VirtualClock
-from drsorch.core import advance, new_execution
+from drsorch.core import advance
 from drsorch.core.messages import message_from_dict
 from drsorch.plan import parse_plan
 from drsorch.runner import Runner
@@ -101,17 +101,7 @@ def test_replay_of_the_recorded_events_gives_the_same_commands() -> None:
             {"kind": "throttle", "operation": "DescribeJobs", "nth": 2},
         ],
     )
-    r = out.record
-    state = new_execution(
-        out.plan,
-        execution_id=r.ExecutionId,
-        now=r.StartTime,
-        initiated_by=r.InitiatedBy,
-        source_account_id=r.SourceAccountId,
-        target_account_id=r.TargetAccountId,
-        region=r.Region,
-    )
-    state["environment"] = "simulator"  # the runner notes where it runs
+    state = out.fresh_state()
     assert len(out.runner.trace) > 10
     for time, event, commands in out.runner.trace:
         shipped = message_from_dict(json.loads(json.dumps(event.to_dict())))  # as JSON

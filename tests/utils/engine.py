@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drsorch.clock import DEFAULT_EPOCH, VirtualClock
+from drsorch.core import new_execution
 from drsorch.history import ExecutionRecord
 from drsorch.plan import Plan, parse_plan
 from drsorch.runner import Runner
@@ -64,6 +65,22 @@ class Outcome:
                 if result.ServerId == server_id:
                     return result
         raise KeyError(server_id)
+
+    def fresh_state(self) -> dict[str, Any]:
+        """A new state of the same execution (same id, start, accounts), as the runner
+        made it before its first event: the starting point of a replay."""
+        r = self.record
+        state = new_execution(
+            self.plan,
+            execution_id=r.ExecutionId,
+            now=r.StartTime,
+            initiated_by=r.InitiatedBy,
+            source_account_id=r.SourceAccountId,
+            target_account_id=r.TargetAccountId,
+            region=r.Region,
+        )
+        state["environment"] = self.world.options.environment
+        return state
 
     def wave(self, number: int) -> Any:
         wave = self.record.wave(number)

@@ -6,7 +6,7 @@ import signal
 import sys
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
@@ -21,6 +21,9 @@ from drsorch.plan import Plan, load_plan, parse_plan
 from drsorch.runner import EngineError, Runner
 from drsorch.store import HistoryStore, open_store
 from drsorch.wiring import World, real_aws, simulated
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _execution_type(plan: Plan, recovery: bool, drill: bool, yes: bool) -> Plan:
@@ -58,21 +61,37 @@ def _approver(approve_all: bool) -> Callable[[int], bool]:
     return approve
 
 
+def _driving_options(command: Callable[P, R]) -> Callable[P, R]:
+    """The options ``run`` and ``resume`` share: AWS profile and region, approvals, the
+    store, and how the outcome is shown."""
+    for option in reversed(
+        (
+            click.option("--profile", help="AWS profile (with --aws)."),
+            click.option("--region", help="AWS region (with --aws)."),
+            click.option("--approve-all", is_flag=True, help="Approve every PauseBefore wave."),
+            click.option(
+                "--store", "store_url", help="History store URL (default: DRSORCH_STORE or SQLite)."
+            ),
+            click.option(
+                "--json", "as_json", is_flag=True, help="Print only the history record, as JSON."
+            ),
+            click.option("--quiet", "-q", is_flag=True, help="No live progress; the summary only."),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @main.command("run")
 @click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False))
 @click.option("--aws", "use_aws", is_flag=True, help="Run against real AWS (default: simulator).")
-@click.option("--profile", help="AWS profile (with --aws).")
-@click.option("--region", help="AWS region (with --aws).")
 @click.option("--sim", "scenario", type=click.Path(dir_okay=False), help="Simulator scenario.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
 @click.option("--speed", type=float, help="Replay the simulation at X times real time.")
 @click.option("--recovery", is_flag=True, help="Allow a real RECOVERY (not a drill).")
 @click.option("--drill", is_flag=True, help="Run the plan as a DRILL whatever it says.")
 @click.option("--yes", "-y", is_flag=True, help="Confirm a RECOVERY without asking.")
-@click.option("--approve-all", is_flag=True, help="Approve every PauseBefore wave.")
-@click.option("--store", "store_url", help="History store URL (default: DRSORCH_STORE or SQLite).")
-@click.option("--json", "as_json", is_flag=True, help="Print only the history record, as JSON.")
-@click.option("--quiet", "-q", is_flag=True, help="No live progress; the summary only.")
+@_driving_options
 @exits_on_errors
 def run_cmd(
     plan_path: str,
@@ -179,12 +198,7 @@ def _drive(
 @main.command("resume")
 @click.argument("execution_id")
 @click.option("--aws", "use_aws", is_flag=True, help="The execution ran against real AWS.")
-@click.option("--profile", help="AWS profile (with --aws).")
-@click.option("--region", help="AWS region (with --aws).")
-@click.option("--approve-all", is_flag=True, help="Approve every PauseBefore wave.")
-@click.option("--store", "store_url", help="History store URL (default: DRSORCH_STORE or SQLite).")
-@click.option("--json", "as_json", is_flag=True, help="Print only the history record, as JSON.")
-@click.option("--quiet", "-q", is_flag=True, help="No live progress; the summary only.")
+@_driving_options
 @exits_on_errors
 def resume_cmd(
     execution_id: str,
