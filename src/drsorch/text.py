@@ -1,0 +1,46 @@
+"""Text that is safe to show a person: what drsorch prints never controls the terminal.
+
+Plan files, scenarios, AWS answers and stored records are input from outside; a name holding
+an escape sequence could retitle or rewrite the operator's terminal. Every string that came
+from outside passes :func:`printable` before it is printed (and :func:`markup_safe` when it
+goes through rich, whose ``[...]`` markup is a second way to restyle output).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["markup_safe", "printable"]
+
+# C0 and C1 control characters, DEL, and the Unicode format/line controls that reorder or
+# hide text (bidi overrides, zero-width joiners, line/paragraph separators).
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+)
+_CONTROL_WITH_NEWLINES = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: object, *, keep_newlines: bool = False) -> str:
+    """``text`` as a string with every control character written as a visible escape.
+
+    Tabs and (with ``keep_newlines``) newlines stay; everything else below U+0020, DEL, the
+    C1 range and the invisible Unicode controls become ``\\xNN`` / ``\\uNNNN``.
+    """
+    pattern = _CONTROL if keep_newlines else _CONTROL_WITH_NEWLINES
+    if keep_newlines:
+        return pattern.sub(_escape, str(text))
+    return pattern.sub(_escape, str(text).replace("\t", " "))
+
+
+def markup_safe(text: object) -> str:
+    """:func:`printable`, and escaped for rich markup (``[bold]`` in a name stays literal)."""
+    from rich.markup import escape
+
+    return escape(printable(text))
