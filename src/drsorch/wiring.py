@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from drsorch.aws.drs import DrsAdapter
 from drsorch.aws.ec2 import Ec2Adapter
 from drsorch.aws.errors import map_error
 from drsorch.aws.retry import RetryPolicy
-from drsorch.aws.session import aws_session, make_clients
+from drsorch.aws.session import aws_session, make_clients, setup_error
 from drsorch.clock import Clock, ScaledClock, VirtualClock
-from drsorch.errors import AwsError, RefusedError
+from drsorch.errors import AccessDeniedError, CredentialsError, RefusedError
 from drsorch.plan import Plan
 from drsorch.runner import RunOptions
 
@@ -83,12 +85,14 @@ def simulated(
     *,
     scenario_path: str | Path | None = None,
     scenario: Scenario | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     speed: float | None = None,
     clock: Clock | None = None,
     on_retry: Callable[..., None] | None = None,
 ) -> World:
-    """A simulated region holding the plan's servers, on a virtual (or sped-up) clock."""
+    """A simulated region holding the plan's servers, on a virtual (or sped-up) clock.
+
+    ``seed`` defaults to the scenario's, else 0."""
     import boto3
 
     from drsorch.sim import Scenario, SimRegion, attach
@@ -147,21 +151,21 @@ def real_aws(
             "run with credentials of the target account and remove Target.RoleArn"
         )
     region_name = region or (target.region if target else None)
-    session = aws_session(profile, region_name)
-    if not session.region_name:
-        raise RefusedError("no AWS region: pass --region, set Target.Region, or configure one")
     try:
-        identity = session.client("sts").get_caller_identity()
-    except Exception as exc:
-        err = map_error(exc, operation="GetCallerIdentity")
-        raise AwsError(f"cannot tell who you are in AWS: {err}") from exc
+        session = aws_session(profile, region_name)
+        if not session.region_name:
+            raise RefusedError("no AWS region: pass --region, set Target.Region, or configure one")
+        sts = session.client("sts")
+        drs, ec2 = _adapters(session, clock, on_retry)
+    except BotoCoreError as exc:  # the profile, config files or region cannot be used
+        raise setup_error(exc) from exc
+    identity = _caller_identity(sts)
     account = identity["Account"]
     if target and target.account_id != account:
         raise RefusedError(
             f"the plan's Target.AccountId is {target.account_id}, but these credentials are "
             f"for account {account}"
         )
-    drs, ec2 = _adapters(session, clock, on_retry)
     options = RunOptions(
         initiated_by=identity["Arn"],
         source_account_id=account,
@@ -170,3 +174,22 @@ def real_aws(
         sleep_slice=1.0,
     )
     return World(drs=drs, ec2=ec2, clock=clock, options=options)
+
+
+def _caller_identity(sts: Any) -> dict[str, Any]:
+    """Who the credentials are (STS GetCallerIdentity), before anything else is called.
+
+    Everything that can go wrong here — no or expired credentials, an SSO login to renew, a
+    region without endpoint, STS out of reach — is the operator's environment, not a bug of
+    drsorch: a :class:`CredentialsError` or a :class:`RefusedError` (exit 2), and nothing
+    was started. Only an error of drsorch's own code propagates as it is."""
+    try:
+        identity: dict[str, Any] = sts.get_caller_identity()
+    except (BotoCoreError, ClientError) as exc:
+        err = map_error(exc, operation="GetCallerIdentity")
+        if isinstance(err, CredentialsError | AccessDeniedError):
+            raise CredentialsError(f"cannot tell who you are in AWS: {err}") from exc
+        raise RefusedError(
+            f"cannot tell who you are in AWS, so nothing was started: {err}"
+        ) from exc
+    return identity

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -47,6 +48,19 @@ FAIL_SCENARIO: dict[str, Any] = {
         {"kind": "launch_failure", "server_id": TINY_SERVERS[0], "raw_error": "No capacity in AZ"}
     ],
 }
+#: An error message that would retitle the terminal, clear it, restyle it through rich
+#: markup, reverse the text and start a C1 sequence, were it printed raw (issue 7).
+NASTY = (
+    "\x1b]0;pwned\x07 \x1b[2J [bold red]x[/] [link=http://evil.example]y[/link] \u202eevil \x9b31m"
+)
+NASTY_SCENARIO: dict[str, Any] = {
+    **FAST_SCENARIO,
+    "faults": [{"kind": "launch_failure", "server_id": TINY_SERVERS[0], "raw_error": NASTY}],
+}
+#: What must never reach a terminal (rich's own colour codes, ESC [ ... m, are removed first).
+FORBIDDEN = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+COLOUR = {"FORCE_COLOR": "1", "TERM": "xterm-256color", "NO_COLOR": ""}
 
 
 @dataclass
@@ -77,14 +91,16 @@ def _env(store: Path | None = None) -> dict[str, str]:
     return env
 
 
-def start(args: list[str], store: Path | None = None) -> subprocess.Popen[str]:
+def start(
+    args: list[str], store: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(DRSORCH), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,
-        env=_env(store),
+        env={**_env(store), **(env or {})},
         cwd=REPO,
     )
 
@@ -143,6 +159,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     )
     fast = dump("fast.yaml", FAST_SCENARIO)
     failing = dump("fail.yaml", FAIL_SCENARIO)
+    nasty = dump("nasty.yaml", NASTY_SCENARIO)
     (tmp / "invalid.yaml").write_text(
         "PlanId: bad plan!\nPlanName: x\nWaves:\n  - WaveNumber: 1\n    ServerIds: [s-123]\n",
         encoding="utf-8",
@@ -164,6 +181,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
         ),
         "invalid": start(["run", str(tmp / "invalid.yaml"), "--json"], store=tmp / "invalid.db"),
         "failing": start(["run", tiny, "--sim", failing, "--json"], store=other),
+        "nasty-text": start(["run", tiny, "--sim", nasty], store=tmp / "nasty.db", env=COLOUR),
+        "nasty-json": start(["run", tiny, "--sim", nasty, "--json"], store=tmp / "nasty.db"),
+        "speed-nan": start(["run", tiny, "--speed", "nan", "--json"], store=tmp / "nan.db"),
+        "no-profile": start(["run", tiny, "--aws", "--profile", "NOSUCH"], store=tmp / "aws.db"),
     }
     results = {name: finish(proc) for name, proc in procs.items()}
     yield Runs(tmp, store, results)
@@ -328,3 +349,67 @@ def test_scenario_launch_failure_exits_1(runs: Runs) -> None:
     assert entry["JobId"] == server["JobId"]
     assert "No capacity in AZ" in entry["Message"] and server["JobId"] in entry["Message"]
     assert record["WaveStatus"][1]["Status"] == "SKIPPED"
+
+
+# -- bad options and credentials: exit 2, one line, no traceback (issue 7) -----------------------
+
+
+def test_a_nan_speed_is_a_usage_error(runs: Runs) -> None:
+    result = runs["speed-nan"]
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "Invalid value for '--speed'" in result.stderr
+    assert not (runs.tmp / "nan.db").exists()
+
+
+def test_an_unknown_profile_is_bad_input(runs: Runs) -> None:
+    """No such profile: exit 2 naming it (the config files are /dev/null: no network)."""
+    result = runs["no-profile"]
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"error: no AWS profile 'NOSUCH' in {os.devnull} and {os.devnull}"
+    ]
+
+
+# -- nothing printed controls the terminal (issue 7) -----------------------------------------------
+
+
+def assert_inert(output: str) -> str:
+    plain = SGR.sub("", output)
+    found = sorted({f"U+{ord(c):04X}" for c in FORBIDDEN.findall(plain)})
+    assert not found, f"control characters reached the terminal: {found}"
+    assert "\x1b]" not in output
+    return plain
+
+
+def test_text_mode_escapes_names_from_outside(runs: Runs) -> None:
+    """An AWS error message full of escape sequences and markup shows as inert text, in the
+    live progress and in the summary, on a colour terminal."""
+    result = runs["nasty-text"]
+    assert result.returncode == 1, result.stderr
+    assert "\x1b[" in result.stdout  # colours are on: rich's own codes are still there
+    plain = assert_inert(result.stdout)
+    assert_inert(result.stderr)
+    assert plain.count(r"\x1b]0;pwned\x07") >= 2  # a progress line and the summary
+    assert "[bold red]x[/]" in plain and r"\u202eevil" in plain
+
+
+def test_json_mode_carries_names_exactly_as_escaped_ascii(runs: Runs) -> None:
+    result = runs["nasty-json"]
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.isascii()
+    assert_inert(result.stdout + result.stderr)
+    record = result.json()
+    server = record["WaveStatus"][0]["ServerResults"][0]
+    assert NASTY in server["Error"]  # JSON is data: the message is kept exactly
+
+
+def test_show_and_history_escape_a_stored_record(runs: Runs) -> None:
+    record = runs["nasty-json"].json()
+    store = runs.tmp / "nasty.db"
+    shown = finish(start(["show", record["ExecutionId"]], store=store, env=COLOUR))
+    listed = finish(start(["history"], store=store, env=COLOUR))
+    assert shown.returncode == 0 and listed.returncode == 0, shown.stderr + listed.stderr
+    assert r"\x1b]0;pwned\x07" in assert_inert(shown.stdout)
+    assert record["ExecutionId"] in assert_inert(listed.stdout)

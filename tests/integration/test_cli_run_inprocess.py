@@ -4,15 +4,19 @@ the refusals of invariant 4, and the --aws wiring against moto's STS (never real
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
+from typing import Any
 
+import click
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from drsorch.cli import main
 from drsorch.clock import RealClock
-from drsorch.errors import RefusedError
+from drsorch.errors import CredentialsError, DrsorchError, RefusedError
 from drsorch.plan import load_plan
 from drsorch.wiring import real_aws
 
@@ -73,8 +77,9 @@ def recovery_plan(tmp_path: Path) -> Path:
         (("--recovery",), "needs confirmation"),
         (("--recovery", "--drill"), "contradict"),
         (("--profile", "p"), "need --aws"),
-        (("--speed", "0"), "--speed must be a positive number"),
+        (("--speed", "0"), "Invalid value for '--speed'"),
         (("--aws", "--sim", "x.yaml"), "for the simulator"),
+        (("--aws", "--seed", "3"), "for the simulator"),
     ],
 )
 def test_refusals_exit_2_and_record_nothing(
@@ -142,3 +147,140 @@ def test_bad_scenario_is_bad_input(tmp_path: Path, content: str | None, message:
     assert code == 2
     assert message in err and str(scenario) in err
     assert len(err.strip().splitlines()) == 1
+
+
+# -- credentials, profiles, config: the operator's input, exit 2 (issue 7) --------------------
+
+
+@pytest.fixture
+def aws_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, Path]:
+    """No AWS credentials anywhere: empty config and credentials files of our own, no
+    instance metadata, and any HTTP request botocore tries fails the test (no network)."""
+    import botocore.httpsession
+
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    config, credentials = tmp_path / "config", tmp_path / "credentials"
+    config.write_text("[default]\nregion = us-east-1\n")
+    credentials.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    def no_network(self: Any, request: Any) -> Any:
+        raise AssertionError(f"a test tried the network: {request.url}")
+
+    monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", no_network)
+    return config, credentials
+
+
+def run_aws(tmp_path: Path, *flags: str) -> tuple[int, str, str]:
+    store = tmp_path / "h.db"
+    code, out, err = run(str(EXAMPLE), "--aws", *flags, store=store)
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    return code, out, err
+
+
+def test_an_unknown_profile_is_bad_input(aws_files: tuple[Path, Path], tmp_path: Path) -> None:
+    code, _, err = run_aws(tmp_path, "--profile", "NOSUCH")
+    assert code == 2
+    assert "no AWS profile 'NOSUCH'" in err and str(aws_files[0]) in err
+
+
+def test_no_credentials_is_bad_input(aws_files: tuple[Path, Path], tmp_path: Path) -> None:
+    code, _, err = run_aws(tmp_path, "--region", "us-east-1")
+    assert code == 2
+    assert "no AWS credentials found" in err
+
+
+@pytest.mark.parametrize(
+    "content", ["[default\nregion = us-east-1\n", "[default]\n  = x\n\x00\n", "[default]\nregion"]
+)
+def test_an_unreadable_config_is_bad_input(
+    aws_files: tuple[Path, Path], tmp_path: Path, content: str
+) -> None:
+    aws_files[0].write_text(content)
+    code, _, err = run_aws(tmp_path, "--region", "us-east-1")
+    assert code == 2
+    assert "the AWS configuration cannot be used" in err or "no AWS credentials" in err
+
+
+def test_a_failing_credential_process_is_bad_input(
+    aws_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    aws_files[0].write_text("[profile broken]\nregion = us-east-1\ncredential_process = false\n")
+    code, _, err = run_aws(tmp_path, "--profile", "broken")
+    assert code == 2
+    assert "could not obtain AWS credentials" in err and "custom-process" in err
+
+
+def test_a_malformed_region_is_bad_input(aws_files: tuple[Path, Path], tmp_path: Path) -> None:
+    code, _, err = run_aws(tmp_path, "--region", "us east 1")
+    assert code == 2
+    assert "AWS region" in err
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "kind"),
+    [
+        ("InvalidClientTokenId", 403, CredentialsError),
+        ("ExpiredToken", 403, CredentialsError),
+        ("AccessDenied", 403, CredentialsError),
+        ("InternalFailure", 500, RefusedError),
+        ("Throttling", 400, RefusedError),
+        ("EndpointConnectionError", 0, RefusedError),
+    ],
+)
+def test_sts_failures_are_bad_input_not_bugs(
+    failure: str, status: int, kind: type[Exception]
+) -> None:
+    """Whatever STS answers (or not) while drsorch finds out who the caller is, the run has
+    not started: exit 2 with the reason, never 3."""
+    import boto3
+    from botocore.exceptions import EndpointConnectionError
+    from botocore.stub import Stubber
+
+    from drsorch.cli import EXIT_BAD_INPUT
+    from drsorch.cli.render import exit_code_for
+    from drsorch.wiring import _caller_identity
+
+    sts = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client("sts")
+    with Stubber(sts) as stub:
+        if failure == "EndpointConnectionError":
+
+            def unreachable(**_: Any) -> Any:
+                raise EndpointConnectionError(endpoint_url="https://sts.us-east-1.amazonaws.com")
+
+            sts.get_caller_identity = unreachable
+        else:
+            stub.add_client_error("get_caller_identity", failure, "no", http_status_code=status)
+        with pytest.raises(kind) as caught:
+            _caller_identity(sts)
+    assert failure in str(caught.value) and "who you are" in str(caught.value)
+    assert isinstance(caught.value, DrsorchError)
+    assert exit_code_for(caught.value) == EXIT_BAD_INPUT
+
+
+def test_an_interrupted_confirmation_is_a_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C or end of input at the RECOVERY prompt: refused (exit 2), nothing run."""
+    import types
+
+    import drsorch.cli.run as run_module
+
+    terminal = types.SimpleNamespace(isatty=lambda: True)
+    monkeypatch.setattr(run_module, "sys", types.SimpleNamespace(stdin=terminal, exit=sys.exit))
+
+    def interrupted(*_: Any, **__: Any) -> bool:
+        raise click.Abort
+
+    monkeypatch.setattr(run_module.click, "confirm", interrupted)
+    store = tmp_path / "h.db"
+    code, out, err = run(str(recovery_plan(tmp_path)), "--recovery", store=store)
+    assert code == 2 and out == ""
+    assert "not confirmed" in err
+    assert not store.exists()

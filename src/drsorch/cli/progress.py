@@ -1,6 +1,11 @@
 """Live progress of ``drsorch run`` for a person: one line per change, stamped with the
 execution's clock (virtual time in a simulation), so it reads like a log on a terminal and
-in CI alike. Plans with many servers show wave changes only."""
+in CI alike. Plans with many servers show wave changes only.
+
+Lines are built as rich :class:`~rich.text.Text` from ``(text, style)`` pieces, never as
+markup: a ``[tag]`` in a wave name is shown as it is, and every piece passes
+:func:`~drsorch.text.printable`, so no control character from a name, an AWS error message
+or the runner's log reaches the terminal."""
 
 from __future__ import annotations
 
@@ -8,14 +13,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from drsorch.cli.render import STATUS_STYLES
 from drsorch.clock import Clock
+from drsorch.text import printable
 
 _ENDED = frozenset({"COMPLETED", "FAILED", "SKIPPED", "CANCELLED"})
 
 #: Above this many servers, only wave-level changes are shown.
 SERVER_LINES_LIMIT = 50
+
+#: A piece of a line: text (escaped when printed) and its rich style ("" for none).
+Piece = tuple[object, str]
 
 
 class ProgressLog:
@@ -29,13 +39,17 @@ class ProgressLog:
         self._notices = 0
         self._errors = 0
 
-    def _line(self, text: str) -> None:
+    def _line(self, *pieces: Piece) -> None:
+        """Print one line: the clock's time, then ``pieces``, each made printable."""
         stamp = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%H:%M:%S")
-        self.console.print(f"[dim]{stamp}[/dim] {text}", highlight=False)
+        line = Text.assemble(
+            (stamp, "dim"), " ", *((printable(text), style) for text, style in pieces)
+        )
+        self.console.print(line, highlight=False)
 
     def log(self, text: str) -> None:
         """A free-form line (the runner's log) in the same format."""
-        self._line(f"[dim]{text}[/dim]")
+        self._line((text, "dim"))
 
     def _server_lines(self, w: dict[str, Any], state: dict[str, Any]) -> None:
         for sid in w["order"]:
@@ -50,12 +64,11 @@ class ProgressLog:
             extra = f" ({s['ec2_instance_id']})"
         elif s["error"] and s["status"] in ("FAILED", "SKIPPED", "CANCELLED"):
             extra = f": {s['error']}"
-        self._line(f"  {sid} {self._status(s['status'])}{extra}")
+        self._line((f"  {sid} ", ""), self._status(s["status"]), (extra, ""))
 
     @staticmethod
-    def _status(status: str) -> str:
-        style = STATUS_STYLES.get(status, "")
-        return f"[{style}]{status}[/{style}]" if style else status
+    def _status(status: str) -> Piece:
+        return (status, STATUS_STYLES.get(status, ""))
 
     def update(self, state: dict[str, Any]) -> None:
         detail = len(state["servers"]) <= SERVER_LINES_LIMIT
@@ -65,13 +78,13 @@ class ProgressLog:
                 self._server_lines(w, state)
             if self._waves.get(w["number"], "PENDING") != w["status"]:
                 self._waves[w["number"]] = w["status"]
-                self._line(f"wave {w['number']} {w['name']}: {self._status(w['status'])}")
+                self._line((f"wave {w['number']} {w['name']}: ", ""), self._status(w["status"]))
             if not ended and detail:
                 self._server_lines(w, state)
         for note in state["notices"][self._notices :]:
-            self._line(f"[yellow]note:[/yellow] {note}")
+            self._line(("note:", "yellow"), (f" {note}", ""))
         self._notices = len(state["notices"])
         if not detail:
             for err in state["errors"][self._errors :]:
-                self._line(f"[red]error:[/red] {err['Message']}")
+                self._line(("error:", "red"), (f" {err['Message']}", ""))
         self._errors = len(state["errors"])

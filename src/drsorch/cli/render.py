@@ -24,9 +24,18 @@ from rich.table import Table
 from rich.text import Text
 
 from drsorch.cli import EXIT_BAD_INPUT, EXIT_INTERNAL
-from drsorch.errors import DrsorchError, PlanError, RefusedError, ScenarioError, StoreError
+from drsorch.errors import (
+    CredentialsError,
+    DrsorchError,
+    PlanError,
+    RefusedError,
+    ScenarioError,
+    StoreDamagedError,
+    StoreError,
+)
 from drsorch.history import ExecutionRecord
 from drsorch.store.base import StoreConfigError
+from drsorch.text import printable
 
 __all__ = [
     "STATUS_STYLES",
@@ -61,9 +70,22 @@ STATUS_STYLES = {
 # -- errors -> exit codes -----------------------------------------------------------------
 
 
+#: Errors that are the operator's input or environment: a plan, scenario or store URL that
+#: cannot be used, a damaged store file, a refused request, AWS credentials or a profile
+#: that do not work.
+BAD_INPUT_ERRORS: tuple[type[DrsorchError], ...] = (
+    PlanError,
+    RefusedError,
+    ScenarioError,
+    StoreConfigError,
+    StoreDamagedError,
+    CredentialsError,
+)
+
+
 def exit_code_for(error: DrsorchError) -> int:
     """2 for bad input or a refused request, 3 when something of ours broke (design §6)."""
-    if isinstance(error, PlanError | RefusedError | ScenarioError | StoreConfigError):
+    if isinstance(error, BAD_INPUT_ERRORS):
         return EXIT_BAD_INPUT
     return EXIT_INTERNAL
 
@@ -73,7 +95,9 @@ def exits_on_errors(command: Callable[P, R]) -> Callable[P, R]:
 
     A DrsorchError prints ``error: <message>`` (for a PlanError, each problem too) and exits
     with :func:`exit_code_for`. Anything else is a bug: one line and exit 3, with the
-    traceback only when ``DRSORCH_DEBUG`` is set.
+    traceback only when ``DRSORCH_DEBUG`` is set. Messages carry names from files, stores
+    and AWS: every line is :func:`~drsorch.text.printable` (no control character reaches
+    the terminal).
     """
 
     @functools.wraps(command)
@@ -86,7 +110,7 @@ def exits_on_errors(command: Callable[P, R]) -> Callable[P, R]:
             _fail(str(exc), exc)
             if isinstance(exc, PlanError) and exc.problems != [str(exc)]:
                 for problem in exc.problems:
-                    click.echo(f"  - {problem}", err=True)
+                    click.echo(f"  - {printable(problem)}", err=True)
             raise SystemExit(exit_code_for(exc)) from None
         except Exception as exc:
             if os.environ.get("DRSORCH_DEBUG"):
@@ -100,26 +124,32 @@ def exits_on_errors(command: Callable[P, R]) -> Callable[P, R]:
 def _fail(message: str, exc: DrsorchError | None = None) -> None:
     lines = message.splitlines() or [type(exc).__name__ if exc else "error"]
     kind = "store error" if isinstance(exc, StoreError) else "error"
-    click.echo(f"{kind}: {lines[0]}", err=True)
+    click.echo(f"{kind}: {printable(lines[0])}", err=True)
 
 
 # -- plain output -------------------------------------------------------------------------
 
 
 def echo_json(data: Any) -> None:
-    """``data`` as indented JSON on stdout, and nothing else."""
-    click.echo(json.dumps(data, indent=2))
+    """``data`` as indented JSON on stdout, and nothing else.
+
+    ASCII only (``ensure_ascii``): every control character and every non-ASCII character,
+    bidi overrides included, is a ``\\uXXXX`` escape, so the output is valid JSON that
+    cannot control a terminal it is printed on."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=True))
 
 
 def make_console(*, stderr: bool = False) -> Console:
     """A console on the current stdout/stderr (so click's test runner captures it).
 
-    When the output is not a terminal it is made wide, so that ids are not cut.
+    When the output is not a terminal it is made wide, so that ids are not cut. Neither
+    highlighting nor ``:emoji:`` codes: only drsorch's own markup styles the output (text
+    from outside goes in as :func:`_text` or :func:`~drsorch.text.markup_safe`).
     """
     stream = sys.stderr if stderr else sys.stdout
-    console = Console(file=stream, highlight=False)
+    console = Console(file=stream, highlight=False, emoji=False)
     if not console.is_terminal:
-        console = Console(file=stream, highlight=False, width=200)
+        console = Console(file=stream, highlight=False, emoji=False, width=200)
     return console
 
 
@@ -148,8 +178,14 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
+def _text(value: object, style: str = "") -> Text:
+    """A table cell or value from outside (a record, a plan, AWS): rich :class:`Text` is
+    never parsed as markup, and :func:`~drsorch.text.printable` escapes control characters."""
+    return Text(printable(value), style=style)
+
+
 def _status(value: str) -> Text:
-    return Text(value, style=STATUS_STYLES.get(value, ""))
+    return _text(value, style=STATUS_STYLES.get(value, ""))
 
 
 # -- rich rendering -----------------------------------------------------------------------
@@ -167,14 +203,14 @@ def render_history(records: Sequence[ExecutionRecord], console: Console) -> None
     table.add_column("Errors", justify="right")
     for record in records:
         table.add_row(
-            Text(record.ExecutionId),
-            Text(record.PlanId),
-            Text(record.ExecutionType),
+            _text(record.ExecutionId),
+            _text(record.PlanId),
+            _text(record.ExecutionType),
             _status(record.Status.value),
-            format_time(record.StartTime),
-            format_duration(record.Duration),
-            str(record.ServerCount),
-            Text(str(len(record.Errors)), style="red" if record.Errors else ""),
+            _text(format_time(record.StartTime)),
+            _text(format_duration(record.Duration)),
+            _text(record.ServerCount),
+            _text(len(record.Errors), style="red" if record.Errors else ""),
         )
     console.print(table)
 
@@ -189,10 +225,10 @@ def render_record(record: ExecutionRecord, console: Console) -> None:
             errors.add_column(name, no_wrap=name != "Message")
         for entry in record.Errors:
             errors.add_row(
-                "-" if entry.WaveNumber is None else str(entry.WaveNumber),
-                Text(entry.ServerId or "-"),
-                Text(entry.JobId or "-"),
-                Text(entry.Message),
+                _text("-" if entry.WaveNumber is None else entry.WaveNumber),
+                _text(entry.ServerId or "-"),
+                _text(entry.JobId or "-"),
+                _text(entry.Message),
             )
         console.print(errors)
 
@@ -204,22 +240,22 @@ def _header(record: ExecutionRecord) -> Table:
     accounts = record.SourceAccountId
     if record.TargetAccountId != record.SourceAccountId:
         accounts = f"{record.SourceAccountId} -> {record.TargetAccountId}"
-    rows: list[tuple[str, str | Text]] = [
-        ("Execution", Text(record.ExecutionId)),
-        ("Plan", Text(f"{record.PlanId} ({record.PlanName})")),
+    rows: list[tuple[str, object]] = [
+        ("Execution", record.ExecutionId),
+        ("Plan", f"{record.PlanId} ({record.PlanName})"),
         ("Type", record.ExecutionType),
         ("Status", _status(record.Status.value)),
-        ("Initiated by", Text(record.InitiatedBy)),
+        ("Initiated by", record.InitiatedBy),
         ("Started", format_time(record.StartTime)),
         ("Ended", format_time(record.EndTime)),
         ("Duration", format_duration(record.Duration)),
         ("Accounts", accounts),
-        ("Region", Text(record.Region)),
-        ("Servers", str(record.ServerCount)),
-        ("Errors", str(len(record.Errors))),
+        ("Region", record.Region),
+        ("Servers", record.ServerCount),
+        ("Errors", len(record.Errors)),
     ]
     for label, value in rows:
-        grid.add_row(label, value)
+        grid.add_row(label, value if isinstance(value, Text) else _text(value))
     return grid
 
 
@@ -233,29 +269,29 @@ def _waves(record: ExecutionRecord) -> Table:
     day = record.StartTime  # times on the execution's first day show as HH:MM:SS
     for wave in record.WaveStatus:
         table.add_row(
-            Text(f"{wave.WaveNumber} {wave.WaveName}", style="bold"),
-            f"{len(wave.ServerResults)} server(s)",
+            _text(f"{wave.WaveNumber} {wave.WaveName}", style="bold"),
+            _text(f"{len(wave.ServerResults)} server(s)"),
             _status(wave.Status.value),
             "",
             "",
-            format_time(wave.StartTime, day_of=day),
+            _text(format_time(wave.StartTime, day_of=day)),
             "",
             "",
-            format_time(wave.EndTime, day_of=day),
+            _text(format_time(wave.EndTime, day_of=day)),
             "",
         )
         for server in wave.ServerResults:
             table.add_row(
                 "",
-                Text(server.ServerId),
+                _text(server.ServerId),
                 _status(server.Status.value),
-                Text(server.JobId or "-"),
-                Text(server.Ec2InstanceId or server.RecoveryInstanceId or "-"),
-                format_time(server.StartTime, day_of=day),
-                format_time(server.LaunchedTime, day_of=day),
-                format_time(server.HealthyTime, day_of=day),
-                format_time(server.EndTime, day_of=day),
-                Text(server.Error or "", style="red"),
+                _text(server.JobId or "-"),
+                _text(server.Ec2InstanceId or server.RecoveryInstanceId or "-"),
+                _text(format_time(server.StartTime, day_of=day)),
+                _text(format_time(server.LaunchedTime, day_of=day)),
+                _text(format_time(server.HealthyTime, day_of=day)),
+                _text(format_time(server.EndTime, day_of=day)),
+                _text(server.Error or "", style="red"),
             )
     if not record.WaveStatus:
         table.add_row("-", "no waves recorded yet", "", "", "", "", "", "", "", "")

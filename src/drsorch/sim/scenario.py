@@ -15,22 +15,62 @@ model, so a typo in a field name is an error that names the field::
     faults:
       - {kind: throttle, operation: DescribeJobs, rate: 2, burst: 5, retry_after: 3}
       - {kind: launch_failure, server_id: s-1234567890abcdef0, raw_error: "No capacity"}
+
+Every size has a bound, checked before the region allocates anything, so a typo such as
+``generate_servers: 100000000`` is a one-line :class:`~drsorch.errors.ScenarioError` naming
+the file and the field instead of a process that eats the machine's memory:
+
+- at most :data:`MAX_SERVERS` source servers (listed and generated together), each with at
+  most :data:`MAX_TAGS` tags;
+- every duration (timing spans, fault windows, ``retry_after``,
+  ``terminated_visible_seconds``) a finite number of seconds from 0 to :data:`MAX_SECONDS`;
+- at most :data:`MAX_FAULTS` faults; ``nth`` and ``times`` up to :data:`MAX_COUNT`; a
+  throttle's ``rate`` and ``burst`` finite, up to :data:`MAX_RATE`; ``probability`` in [0, 1];
+- ``seed`` from 0 to :data:`MAX_SEED`; quotas from 1 to :data:`MAX_SERVERS`;
+- strings up to :data:`MAX_TEXT` characters, and the file itself up to :data:`MAX_FILE_BYTES`.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from drsorch.errors import ScenarioError
 from drsorch.sim.faults import Fault
-from drsorch.sim.timing import Timing, TimingOverrides
+from drsorch.sim.timing import Span, Timing, TimingOverrides
 
 SERVER_ID_RE = re.compile(r"s-[0-9a-zA-Z]{17}")
+
+#: Source servers of one simulated region, listed and generated together (DRS itself
+#: replicates at most a few thousand per account; the benchmarks use 10 000).
+MAX_SERVERS = 20_000
+#: Tags per source server (as on AWS).
+MAX_TAGS = 50
+#: The longest duration anywhere in a scenario: 30 days, in seconds.
+MAX_SECONDS = 30 * 86_400
+MAX_FAULTS = 1_000
+#: ``nth`` and ``times`` of a fault.
+MAX_COUNT = 1_000_000_000
+#: A throttle's ``rate`` (tokens per second) and ``burst``.
+MAX_RATE = 1_000_000.0
+MAX_SEED = 2**63 - 1
+#: Characters of any string (a name, a tag, a fault's message or raw error).
+MAX_TEXT = 4_096
+MAX_FILE_BYTES = 16 * 2**20
 
 #: DRS's replication states (SourceServer.dataReplicationInfo.dataReplicationState).
 REPLICATION_STATES = (
@@ -53,10 +93,10 @@ class ServerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
-    hostname: str | None = None  # default: derived from the id
-    tags: dict[str, str] = Field(default_factory=dict)
+    hostname: str | None = Field(default=None, max_length=255)  # default: from the id
+    tags: dict[str, str] = Field(default_factory=dict, max_length=MAX_TAGS)
     replication_state: str = "CONTINUOUS"
-    instance_type: str = "m5.large"
+    instance_type: str = Field(default="m5.large", max_length=64)
     timing: TimingOverrides | None = None
 
     @field_validator("id")
@@ -73,15 +113,25 @@ class ServerSpec(BaseModel):
             raise ValueError(f"{value!r} is not one of {', '.join(REPLICATION_STATES)}")
         return value
 
+    @field_validator("tags")
+    @classmethod
+    def _valid_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, tag in value.items():
+            if not 1 <= len(key) <= 128 or len(tag) > 256:
+                raise ValueError(
+                    f"tag {key[:40]!r}: keys have 1 to 128 characters, values at most 256"
+                )
+        return value
+
 
 class Quotas(BaseModel):
     """DRS job quotas (the service's defaults; none of them is adjustable on AWS)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    servers_per_job: int = Field(default=100, ge=1)  # L-B827C881
-    concurrent_jobs: int = Field(default=20, ge=1)  # L-D88FAC3A
-    servers_in_active_jobs: int = Field(default=500, ge=1)  # L-05AFA8C6
+    servers_per_job: int = Field(default=100, ge=1, le=MAX_SERVERS)  # L-B827C881
+    concurrent_jobs: int = Field(default=20, ge=1, le=MAX_SERVERS)  # L-D88FAC3A
+    servers_in_active_jobs: int = Field(default=500, ge=1, le=MAX_SERVERS)  # L-05AFA8C6
 
 
 class Scenario(BaseModel):
@@ -89,16 +139,19 @@ class Scenario(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    seed: int | None = None  # used when the caller gives none
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)  # used when the caller gives none
     timing: Timing = Field(default_factory=Timing)
     quotas: Quotas = Field(default_factory=Quotas)
-    source_servers: list[ServerSpec] = Field(default_factory=list)
-    generate_servers: int = Field(default=0, ge=0)  # this many more, with seeded ids
+    source_servers: list[ServerSpec] = Field(default_factory=list, max_length=MAX_SERVERS)
+    # this many more, with seeded ids
+    generate_servers: int = Field(default=0, ge=0, le=MAX_SERVERS)
     # "same": recoveryInstanceID equals the EC2 instance id, as on real DRS; "distinct": not
     recovery_instance_ids: Literal["same", "distinct"] = "same"
     # EC2 forgets a terminated instance this long after it terminated
-    terminated_visible_seconds: float = Field(default=3600.0, ge=0)
-    faults: list[Fault] = Field(default_factory=list)
+    terminated_visible_seconds: float = Field(
+        default=3600.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False
+    )
+    faults: list[Fault] = Field(default_factory=list, max_length=MAX_FAULTS)
 
     @field_validator("source_servers")
     @classmethod
@@ -110,6 +163,21 @@ class Scenario(BaseModel):
             seen.add(spec.id)
         return value
 
+    @model_validator(mode="after")
+    def _within_limits(self) -> Scenario:
+        """The bounds of the module docstring that the timing and fault models (shared with
+        programmatic use) do not check themselves; the first problem names its field."""
+        problems = list(_limit_problems(self))
+        if problems:
+            field, problem = problems[0]
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise PydanticCustomError(
+                "scenario_limit",
+                "{field}: {problem}",
+                {"field": field, "problem": problem + more},
+            )
+        return self
+
     @classmethod
     def from_file(cls, path: str | Path) -> Scenario:
         """Load a YAML or JSON scenario file (JSON is YAML).
@@ -117,12 +185,13 @@ class Scenario(BaseModel):
         Every problem — unreadable file, YAML syntax, an invalid field — is a
         :class:`~drsorch.errors.ScenarioError` with one line naming the file."""
         try:
-            text = Path(path).read_text(encoding="utf-8")
-            return cls.from_yaml(text)
+            return cls.from_yaml(_read_bounded(path).decode("utf-8"))
         except OSError as exc:
             raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from exc
         except UnicodeDecodeError as exc:
             raise ScenarioError(f"{path}: not UTF-8 text") from exc
+        except RecursionError as exc:
+            raise ScenarioError(f"{path}: nested too deeply to be a scenario") from exc
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark
             where = f" at line {mark.line + 1}" if mark else ""
@@ -132,12 +201,15 @@ class Scenario(BaseModel):
         except ValidationError as exc:
             errors = exc.errors()
             first = errors[0]
+            if first["type"] == "scenario_limit":  # _within_limits: names its own field
+                ctx = first.get("ctx") or {}
+                raise ScenarioError(f"{path}: {ctx['field']}: {ctx['problem']}") from exc
             # Leave out pydantic's internal validator names such as "str-enum[FaultKind]".
             where = ".".join(str(p) for p in first["loc"] if "[" not in str(p)) or "(scenario)"
             others = {e["loc"][:2] for e in errors} - {first["loc"][:2]}
             more = f" (and {len(others)} more)" if others else ""
             got = first.get("input")
-            shown = f" (got {got!r})" if isinstance(got, str | int | float) else ""
+            shown = f" (got {_shown(got)})" if isinstance(got, str | int | float) else ""
             raise ScenarioError(f"{path}: {where}: {first['msg']}{shown}{more}") from exc
         except ValueError as exc:
             raise ScenarioError(f"{path}: {exc}") from exc
@@ -150,3 +222,82 @@ class Scenario(BaseModel):
         if not isinstance(data, dict):
             raise ValueError("a scenario must be a mapping at the top level")
         return cls.model_validate(data)
+
+
+def _read_bounded(path: str | Path) -> bytes:
+    """The file's bytes, read in chunks and never more than :data:`MAX_FILE_BYTES` (a
+    scenario is a few kilobytes; ``/dev/zero`` or a huge file must not fill the memory)."""
+    chunks: list[bytes] = []
+    size = 0
+    with Path(path).open("rb") as file:
+        while chunk := file.read(64 * 1024):
+            size += len(chunk)
+            if size > MAX_FILE_BYTES:
+                raise ScenarioError(
+                    f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; not a scenario"
+                )
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _seconds(value: float | None) -> str | None:
+    """Why ``value`` is not a duration a scenario may hold, or None when it is."""
+    if value is None or (math.isfinite(value) and 0 <= value <= MAX_SECONDS):
+        return None
+    return f"must be a finite number of seconds from 0 to {MAX_SECONDS} (got {_shown(value)})"
+
+
+def _spans(where: str, timing: Timing | TimingOverrides | None) -> Iterator[tuple[str, str]]:
+    if timing is None:
+        return
+    for name in type(timing).model_fields:
+        span = getattr(timing, name)
+        if isinstance(span, Span):
+            for end in ("min", "max"):
+                problem = _seconds(getattr(span, end))
+                if problem:
+                    yield f"{where}.{name}.{end}", problem
+
+
+def _limit_problems(scenario: Scenario) -> Iterator[tuple[str, str]]:
+    """``(field, problem)`` for every bound of the module docstring the scenario breaks."""
+    total = len(scenario.source_servers) + scenario.generate_servers
+    if total > MAX_SERVERS:
+        yield (
+            "generate_servers",
+            f"{len(scenario.source_servers)} listed and {scenario.generate_servers} generated "
+            f"source servers: a region holds at most {MAX_SERVERS}",
+        )
+    yield from _spans("timing", scenario.timing)
+    for i, spec in enumerate(scenario.source_servers):
+        yield from _spans(f"source_servers.{i}.timing", spec.timing)
+    for i, fault in enumerate(scenario.faults):
+        where = f"faults.{i}"
+        for name in ("after", "before", "retry_after"):
+            problem = _seconds(getattr(fault, name))
+            if problem:
+                yield f"{where}.{name}", problem
+        for name in ("nth", "times"):
+            count = getattr(fault, name)
+            if count is not None and count > MAX_COUNT:
+                yield f"{where}.{name}", f"must be at most {MAX_COUNT} (got {_shown(count)})"
+        for name in ("rate", "burst"):
+            rate = getattr(fault, name)
+            if rate is not None and not (math.isfinite(rate) and rate <= MAX_RATE):
+                yield (
+                    f"{where}.{name}",
+                    f"must be a finite number up to {MAX_RATE:g} (got {_shown(rate)})",
+                )
+        for name in ("operation", "server_id", "message", "raw_error", "status"):
+            text = getattr(fault, name)
+            if text is not None and len(text) > MAX_TEXT:
+                yield f"{where}.{name}", f"must be at most {MAX_TEXT} characters"
+
+
+def _shown(value: str | int | float) -> str:
+    """A rejected value for an error line: short (a 5000-digit seed, a huge string)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        # str() of a huge int raises (Python's 4300-digit limit): count its digits instead
+        return f"an integer of about {int(abs(value).bit_length() * 0.30103) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from drsorch.sim.region import SimRegion
 from drsorch.sim.wire import Dropped
+from drsorch.text import printable
+
+#: The largest request body served (DRS and EC2 requests are a few KB; a batch of 100
+#: server ids well under 64 KB).
+MAX_BODY = 16 * 1024 * 1024
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -28,7 +34,13 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            self._refuse(400 if length < 0 else 413, "bad or too large Content-Length")
+            return
         body = self.rfile.read(length) if length else b""
         path = self.path.split("?", 1)[0]
         headers = {k: v for k, v in self.headers.items()}
@@ -45,6 +57,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(result.body)
 
+    def _refuse(self, status: int, why: str) -> None:
+        body = why.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
     do_POST = _serve
     do_GET = _serve
 
@@ -57,6 +78,13 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.region = region
         self.verbose = verbose
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One escaped line on stderr for a request that broke, never a traceback."""
+        error = sys.exc_info()[1]
+        sys.stderr.write(
+            printable(f"sim serve: a request from {client_address[0]} failed: {error!r}") + "\n"
+        )
 
 
 class SimServer:

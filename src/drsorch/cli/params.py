@@ -1,0 +1,59 @@
+"""Types of the command line's numeric options, checked by click's option parser.
+
+A value out of range is click's one-line usage error and exit 2, before any command runs:
+``--speed nan`` or ``--port 70000`` never reaches the engine, the clock or a socket.
+
+The bounds (click shows them in each option's ``--help``, e.g. ``[0.001<=x<=1000000.0]``):
+
+- ``--speed``: a finite number from :data:`MIN_SPEED` (1/1000 of real time) to
+  :data:`MAX_SPEED` (a million times real time);
+- ``--seed``: an integer from 0 to :data:`MAX_SEED` (2**63 - 1);
+- ``history --limit``: 1 to :data:`MAX_HISTORY_LIMIT`;
+- ``sim serve --port``: 0 (any free port) to 65535; ``--servers``: 0 to :data:`MAX_SERVERS`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import click
+
+__all__ = [
+    "MAX_HISTORY_LIMIT",
+    "MAX_SEED",
+    "MAX_SERVERS",
+    "MAX_SPEED",
+    "MIN_SPEED",
+    "PORT",
+    "SEED",
+    "SPEED",
+    "FiniteFloatRange",
+]
+
+MIN_SPEED = 0.001
+MAX_SPEED = 1_000_000.0
+#: Seeds fit a signed 64-bit integer (the scenario file's ``seed`` has the same bound).
+MAX_SEED = 2**63 - 1
+MAX_HISTORY_LIMIT = 10_000
+#: Source servers of a simulated region (the same bound as a scenario's, see
+#: :data:`drsorch.sim.scenario.MAX_SERVERS`; not imported, to keep ``drsorch --help`` fast).
+MAX_SERVERS = 20_000
+
+
+class FiniteFloatRange(click.FloatRange):
+    """:class:`click.FloatRange` that also refuses ``nan`` and ``inf`` (which compare
+    false with every bound, so a plain FloatRange lets ``nan`` through)."""
+
+    name = "float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+SPEED = FiniteFloatRange(min=MIN_SPEED, max=MAX_SPEED)
+SEED = click.IntRange(min=0, max=MAX_SEED)
+PORT = click.IntRange(min=0, max=65_535)
