@@ -6,8 +6,11 @@ CLI never catch a vendor exception::
     DrsorchError
     ├── PlanError                  a plan file is unreadable or invalid (exit 2)
     ├── RefusedError               a request the CLI refuses, e.g. RECOVERY unconfirmed (exit 2)
+    │   ├── LeaseHeldError             another engine drives that execution (resume refused)
+    │   └── LeaseLostError             another engine took this one's execution over
     ├── ScenarioError              a simulator scenario file is unreadable or invalid (exit 2)
     ├── StoreError                 the history store failed
+    │   └── StoreDamagedError          a store file or record is damaged (exit 2: not our bug)
     └── AwsError                   an AWS call failed; .operation, .server_id, .job_id
         ├── RetryableError         worth another try (the retry policy decides)
         │   ├── ThrottledError         429 / ThrottlingException; .retry_after seconds or None
@@ -43,12 +46,34 @@ class RefusedError(DrsorchError):
     """A request the tool refuses to carry out as given."""
 
 
+class LeaseHeldError(RefusedError):
+    """Another engine holds the lease on the execution (design §5: one owner per execution).
+
+    ``holder`` names it (``user@host pid N``), ``expires_at`` is when its lease runs out
+    (epoch seconds) and ``expired`` whether it already has."""
+
+    def __init__(self, message: str, *, holder: str, expires_at: float, expired: bool) -> None:
+        super().__init__(message)
+        self.holder = holder
+        self.expires_at = expires_at
+        self.expired = expired
+
+
+class LeaseLostError(RefusedError):
+    """This engine no longer holds its execution's lease: another engine took it over, so
+    this one must stop at once, without launching or saving anything more."""
+
+
 class ScenarioError(DrsorchError):
     """A simulator scenario file could not be read or is invalid."""
 
 
 class StoreError(DrsorchError):
     """The execution-history store failed."""
+
+
+class StoreDamagedError(StoreError):
+    """A store file, or one record in it, cannot be read: damage on disk, not a bug of ours."""
 
 
 class AwsError(DrsorchError):

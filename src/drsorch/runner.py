@@ -6,6 +6,13 @@ The runner owns every side effect of an execution and nothing of its logic: what
 when to poll, and what counts as healthy are the core's decisions. It guarantees invariant 5:
 whatever happens — a failed API, Ctrl-C, a bug — the execution ends with a terminal record
 that names what went wrong.
+
+It also holds the execution's lease (design §5, :mod:`drsorch.ownership`): claimed before
+the first save, renewed by every save and at least every third of its lifetime (also while
+sleeping), checked again right before any StartRecovery goes out, and released when the
+record is final. A runner that finds its lease taken raises
+:class:`~drsorch.errors.LeaseLostError` and stops on the spot: it neither launches nor saves
+anything more, since the execution is another engine's now.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from pydantic import ValidationError
 
 from drsorch.aws.drs import JOB_LOOKBACK_SECONDS, TOKEN_TAG, DrsAdapter
 from drsorch.aws.ec2 import Ec2Adapter
@@ -29,11 +38,16 @@ from drsorch.errors import (
     ConflictError,
     CredentialsError,
     DrsorchError,
+    LeaseLostError,
     QuotaExceededError,
+    RefusedError,
 )
-from drsorch.history import ExecutionRecord, WaveRecord
+from drsorch.history import ErrorEntry, ExecutionRecord, WaveRecord
+from drsorch.ownership import DEFAULT_LEASE_SECONDS, new_holder
 from drsorch.plan import Plan
-from drsorch.store.base import HistoryStore
+from drsorch.redaction import for_disk, restore
+from drsorch.store.base import HistoryStore, Lease, LeaseStore
+from drsorch.text import printable
 
 #: Job-log events whose rawError explains a failed launch.
 _FAILURE_EVENTS = (
@@ -82,6 +96,12 @@ class RunOptions:
     #: then saved at most once per wall second (wave and execution changes still at once),
     #: since an hour of simulated polls passes in milliseconds.
     save_every: float = 0.0
+    #: Seconds the execution's lease lives without renewal (see drsorch.ownership).
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    #: On resume: take over an expired lease whose holder may still exist (``--force``).
+    takeover: bool = False
+    #: On resume: the plan's Target.ExternalId, which the saved state does not keep.
+    external_id: str | None = None
 
 
 class Runner:
@@ -97,8 +117,14 @@ class Runner:
         observer: Observer | None = None,
         approve: Callable[[int], bool] | None = None,
         log: Callable[[str], None] | None = None,
+        holder: str | None = None,
     ) -> None:
         self.drs, self.ec2, self.store, self.clock = drs, ec2, store, clock
+        #: This engine's name in the execution's lease.
+        self.holder = holder or new_holder()
+        self._lease: Lease | None = None
+        self._lease_seconds = DEFAULT_LEASE_SECONDS
+        self._leases: LeaseStore | None = store if isinstance(store, LeaseStore) else None
         self.observer = observer
         self.approve = approve or (lambda wave: False)
         self.log = log or (lambda text: None)
@@ -126,8 +152,21 @@ class Runner:
         state["environment"] = options.environment
         return self.drive(state, options)
 
-    def resume(self, state: State, options: RunOptions) -> ExecutionRecord:
-        """Continue an execution from the state saved before the engine stopped."""
+    def resume(self, options: RunOptions) -> ExecutionRecord:
+        """Take ``options.execution_id`` over and continue it from the state saved before its
+        engine stopped. The lease is claimed before the state is read, so no other engine
+        can save after this one has read. Raises LeaseHeldError when another engine holds
+        it (see :mod:`drsorch.ownership`), RefusedError when nothing can be resumed."""
+        execution_id = options.execution_id
+        self._claim(execution_id, options, takeover=options.takeover)
+        try:
+            state = self.store.get_state(execution_id)
+            if state is None:
+                raise RefusedError(f"execution {execution_id} has no saved engine state to resume")
+            restore(state, external_id=options.external_id)
+        except BaseException:
+            self._release(execution_id)
+            raise
         return self.drive(state, options, first=m.Resume())
 
     def cancel(self, reason: str = "cancelled by the user") -> None:
@@ -141,12 +180,17 @@ class Runner:
         self.state = state
         self._save_every = options.save_every
         self._keep_state = options.keep_state
-        self._save(state, force=True)  # Req 5.1: the RUNNING record exists before any launch
+        if self._lease is None:  # a new execution (a resume claimed it before reading)
+            self._claim(state["execution_id"], options, takeover=False)
         try:
+            self._save(state, force=True)  # Req 5.1: the RUNNING record exists before a launch
             self._loop(state, first or m.Start(), options)
+        except LeaseLostError:
+            raise  # the execution is another engine's now: record nothing, launch nothing
         except Exception as exc:
-            self._break(state, f"drsorch internal error: {type(exc).__name__}: {exc}")
-            raise EngineError(str(exc), self._record(state)) from exc
+            first_line = (str(exc).splitlines() or [""])[0]
+            self._break(state, f"drsorch internal error: {type(exc).__name__}: {first_line}")
+            raise EngineError(first_line, self._final_record(state)) from exc
         except BaseException as exc:  # Ctrl-C, SystemExit (e.g. a closed output pipe)
             why = "interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
             self._break(
@@ -155,6 +199,7 @@ class Runner:
                 "finish; DRS jobs already started keep running",
             )
             raise
+        self._release(state["execution_id"])
         return self._record(state)
 
     # -- the loop ------------------------------------------------------------------------------
@@ -175,10 +220,11 @@ class Runner:
                 # Write ahead: the saved state names every launch before it goes out, so
                 # a resume after a crash looks for its job instead of launching again.
                 self._save(state, force=True)
+            self._renew_if_due()
             if io:
                 cmds = [out for c in io for ev in self._execute(c) for out in self._step(state, ev)]
                 continue
-            wake = max((c.time for c in cmds if isinstance(c, m.WakeAt)), default=None)
+            wake = min((c.time for c in cmds if isinstance(c, m.WakeAt)), default=None)
             if self.cancel_requested and not state["cancel_requested"]:
                 cmds = self._step(state, m.Cancel(self.cancel_requested))
                 continue
@@ -186,11 +232,15 @@ class Runner:
             cmds = self._step(state, m.Tick())
 
     def _sleep_until(self, wake: float, options: RunOptions) -> None:
+        # Never sleep through a lease renewal: a long wait between waves is still owned.
+        longest = self._lease_seconds / 3
+        if options.sleep_slice is not None:
+            longest = min(longest, options.sleep_slice)
         while (left := wake - self.clock.now()) > 0:
             if self.cancel_requested and not self.state["cancel_requested"]:
                 return  # wake up to deliver the cancel; once delivered, sleep as usual
-            step = left if options.sleep_slice is None else min(left, options.sleep_slice)
-            self.clock.sleep(step)
+            self.clock.sleep(min(left, longest))
+            self._renew_if_due()
 
     def _after_step(self, state: State) -> None:
         if self.observer is not None:
@@ -220,18 +270,87 @@ class Runner:
         due = time.monotonic() - self._saved_at >= self._save_every
         if not (force or wave_change or due):
             return
-        self.store.put(self._record(state), state if self._keep_state else None)
+        lease = self._next_lease()
+        saved = for_disk(state) if self._keep_state else None
+        self.store.put(self._record(state), saved, lease=lease)
+        self._lease = lease
         self._saved_revision, self._saved_waves = state["revision"], waves
         self._saved_at = time.monotonic()
+
+    # -- the lease ---------------------------------------------------------------------------
+    def _next_lease(self) -> Lease:
+        return Lease(self.holder, self.clock.now() + self._lease_seconds)
+
+    def _claim(self, execution_id: str, options: RunOptions, *, takeover: bool) -> None:
+        self._lease_seconds = options.lease_seconds
+        if self._leases is None:
+            raise TypeError(f"{type(self.store).__name__} keeps no leases")
+        lease = self._next_lease()
+        self._leases.claim(execution_id, lease, self.clock.now(), takeover=takeover)
+        self._lease = lease
+
+    def _renew_if_due(self) -> None:
+        """Renew the lease once a third of its life has passed; another holder: stop.
+
+        Only an expired lease can be taken over, so while ours has life left no other
+        engine can hold the execution: the store is asked only when renewing."""
+        if self._lease is None or self._leases is None:
+            return
+        if self._lease.expires_at - self.clock.now() > self._lease_seconds * 2 / 3:
+            return
+        lease = self._next_lease()
+        self._leases.renew(self.state["execution_id"], lease)
+        self._lease = lease
+
+    def _release(self, execution_id: str) -> None:
+        if self._lease is not None and self._leases is not None:
+            self._leases.release(execution_id, self.holder)
+        self._lease = None
 
     def _break(self, state: State, message: str) -> None:
         """Finalize FAILED after the engine stopped abnormally; the record must not be lost."""
         if not ExecutionStatus(state["status"]).terminal:
             advance(state, m.ApiFailed("drsorch", message, fatal=True), self.clock.now())
         try:
-            self._save(state, force=True)
+            try:
+                self._save(state, force=True)
+            except ValidationError:
+                # The state itself is what broke (it makes no valid record): keep what can
+                # be kept, the execution's summary and its errors, so the FAILED stays.
+                bare = self._bare_record(state, message)
+                self.store.put(bare, None, lease=self._next_lease())
+            self._release(state["execution_id"])
+        except LeaseLostError:
+            pass  # another engine drives it now: its record is not ours to finalize
         except Exception as exc:  # the store itself is what broke: say so, don't mask it
             self.log(f"could not save the final record: {exc}")
+
+    def _final_record(self, state: State) -> ExecutionRecord | None:
+        """The record of a broken engine: whole if it can be made, else bare, else None."""
+        try:
+            return self._record(state)
+        except ValidationError:
+            pass
+        try:
+            return self._bare_record(state)
+        except ValidationError:
+            return None
+
+    @staticmethod
+    def _bare_record(state: State, message: str | None = None) -> ExecutionRecord:
+        """The record without its waves, with its valid errors and ``message``."""
+        data = to_record(state)
+        data["WaveStatus"] = []
+        errors = []
+        for error in data["Errors"]:
+            try:
+                errors.append(ErrorEntry.model_validate(error))
+            except ValidationError:
+                errors.append(ErrorEntry(Message=printable(error.get("Message") or "an error")))
+        if message and all(e.Message != message for e in errors):
+            errors.append(ErrorEntry(Message=message))
+        data["Errors"] = errors
+        return ExecutionRecord.model_validate(data)
 
     # -- commands --------------------------------------------------------------------------------
     def _execute(self, cmd: m.Message) -> list[m.Message]:
@@ -246,6 +365,7 @@ class Runner:
         return [m.ServersDescribed({sid: s.replication_state for sid, s in found.items()})]
 
     def _start_recovery(self, cmd: m.StartRecovery) -> list[m.Message]:
+        self._renew_if_due()  # a launch goes out only under a lease surely ours
         try:
             if cmd.adopt_existing:
                 since = (cmd.since or self.clock.now()) - JOB_LOOKBACK_SECONDS

@@ -1,8 +1,10 @@
 """Invariant 5: a crashed engine resumes from its saved state and never launches twice.
 
 A crash here is a hard stop, as SIGKILL would be: the runner gets no chance to finalize
-its record (``_break`` is disabled), so what is left is the state it saved last. A new
-runner then resumes that state against the same simulated region, after some downtime.
+its record or give its lease up (``_break`` is disabled), so what is left is the state it
+saved last and a lease that nobody renews. A new runner then resumes that state against
+the same simulated region, after some downtime: within the dead engine's lease it is
+refused, after it, it takes the execution over.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from tests.utils.engine import SHORT
 from tests.utils.plans import make_plan
 
 from drsorch.clock import DEFAULT_EPOCH, VirtualClock
+from drsorch.errors import LeaseHeldError
+from drsorch.ownership import DEFAULT_LEASE_SECONDS
 from drsorch.plan import Plan, parse_plan
 from drsorch.runner import Runner
 from drsorch.store import MemoryStore
@@ -73,7 +77,12 @@ def crash_and_resume(
         for name in [n for n in vars(obj) if not n.startswith("_")]:
             delattr(obj, name)
     world.clock.advance(downtime)  # type: ignore[attr-defined]
-    return runner(world, store).resume(saved, world.options), saved
+    if downtime < DEFAULT_LEASE_SECONDS:  # the dead engine's lease is still live
+        with pytest.raises(LeaseHeldError):
+            runner(world, store).resume(world.options)
+        world.clock.advance(DEFAULT_LEASE_SECONDS)  # type: ignore[attr-defined]
+    world.options.takeover = True  # the dead holder is this very process: --force
+    return runner(world, store).resume(world.options), saved
 
 
 def launches_per_server(world: World) -> Counter[str]:
@@ -132,7 +141,7 @@ def test_resume_of_a_finished_execution_changes_nothing() -> None:
     record = runner(world, store).run(plan, world.options)
     state = store.get_state(record.ExecutionId)
     assert state is not None
-    again = runner(world, store).resume(state, world.options)
+    again = runner(world, store).resume(world.options)
     assert again == record
 
 
@@ -152,19 +161,25 @@ def test_launch_lost_with_the_engine_between_coalesced_saves(nth: int) -> None:
 # -- drsorch resume ------------------------------------------------------------------------
 
 
-def crashed_into(db: Any, *, environment: str) -> tuple[World, str]:
-    """A run killed after its second launch, recorded in the SQLite file ``db``."""
+#: A holder that ran on this host in a process that no longer exists.
+GONE = f"ops@{__import__('socket').gethostname()} pid 999999999 #0badf00d"
+
+
+def crashed_into(db: Any, *, environment: str, holder: str = GONE) -> tuple[World, str]:
+    """A run killed after its second launch, recorded in the SQLite file ``db``; the
+    clock then moves past its lease."""
     from drsorch.store import SqliteStore
 
     plan, world, _ = world_for(3)
     world.options.environment = environment
     crash_on(world, "start_recovery", 2, after=True)
     with SqliteStore(db) as store, pytest.raises(Crash):
-        r = Runner(drs=world.drs, ec2=world.ec2, store=store, clock=world.clock)
+        r = Runner(drs=world.drs, ec2=world.ec2, store=store, clock=world.clock, holder=holder)
         r._break = lambda state, message: None  # type: ignore[method-assign]
         r.run(plan, world.options)
     for name in [n for n in vars(world.drs) if not n.startswith("_")]:
         delattr(world.drs, name)
+    world.clock.advance(DEFAULT_LEASE_SECONDS)  # type: ignore[attr-defined]
     return world, world.options.execution_id
 
 

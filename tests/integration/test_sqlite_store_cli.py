@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 from tests.utils.history import make_record, make_records
 
-from drsorch.cli import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, main
+from drsorch.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from drsorch.history import ExecutionRecord
 from drsorch.store import SqliteStore
 
@@ -111,12 +111,13 @@ def test_a_bad_store_url_exits_2_with_one_line(bad: str) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_a_broken_store_exits_3_with_one_line(tmp_path: Path) -> None:
+def test_a_broken_store_exits_2_with_one_line(tmp_path: Path) -> None:
+    """A damaged file is not a bug of drsorch's: bad input, named, exit 2."""
     bad = tmp_path / "broken.db"
     bad.write_bytes(b"not a database at all\n" * 100)
     for args in (["history"], ["show", "0b1f2c3d-0000-4000-8000-000000000000"]):
         result = run(*args, "--store", str(bad))
-        assert result.exit_code == EXIT_INTERNAL
+        assert result.exit_code == EXIT_BAD_INPUT
         assert "not a database" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
         assert "Traceback" not in result.stderr

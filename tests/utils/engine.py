@@ -10,22 +10,28 @@
     out.sim.recorder      # every API call the simulator answered, with its virtual time
     out.runner.trace      # (time, event, commands) of every core step, for replay
     out.calls("StartRecovery")   # recorded calls of one operation
+
+``store=`` keeps a reference to the store when the run is expected to raise (a crash
+test reads the record the runner left behind); ``observe(runner, state)`` is called after
+every step of the core (e.g. to cancel at a chosen moment).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from drsorch.clock import DEFAULT_EPOCH, VirtualClock
 from drsorch.core import new_execution
+from drsorch.core.state import State
 from drsorch.history import ExecutionRecord
 from drsorch.plan import Plan, parse_plan
 from drsorch.runner import Runner
 from drsorch.sim import Fault, Scenario, Span, Timing
 from drsorch.sim.recorder import RecordedCall
 from drsorch.store import MemoryStore
+from drsorch.store.base import Lease
 from drsorch.wiring import World, simulated
 
 
@@ -36,9 +42,15 @@ class RecordingStore(MemoryStore):
         super().__init__()
         self.puts: list[ExecutionRecord] = []
 
-    def put(self, record: ExecutionRecord, state: Mapping[str, Any] | None = None) -> None:
+    def put(
+        self,
+        record: ExecutionRecord,
+        state: Mapping[str, Any] | None = None,
+        *,
+        lease: Lease | None = None,
+    ) -> None:
+        super().put(record, state, lease=lease)
         self.puts.append(record)
-        super().put(record, state)
 
 
 @dataclass
@@ -97,6 +109,17 @@ FAST_TIMING = Timing(
 )
 
 
+def healthy_within(timing: Timing) -> float:
+    """Seconds after DRS reports a server LAUNCHED by which its EC2 instance is running
+    with both status checks ok, at the latest, in a region with ``timing``: a health check
+    that polls at least this long (PollIntervalSeconds x MaxPolls) always passes there."""
+    return timing.running.max + timing.status_ok.max
+
+
+#: FAST_TIMING's longest time from LAUNCHED to status checks ok (60 + 120 s).
+FAST_HEALTHY_WITHIN = healthy_within(FAST_TIMING)
+
+
 #: Short, tight durations for tests that count polls and retries: a run takes a few polls.
 SHORT = Scenario(
     timing=Timing(
@@ -107,6 +130,16 @@ SHORT = Scenario(
         job_end=Span(min=2, max=5),
     )
 )
+
+
+@dataclass
+class _Observe:
+    """An Observer from a function."""
+
+    fn: Callable[[State], None]
+
+    def update(self, state: State) -> None:
+        self.fn(state)
 
 
 def as_plan(plan: Plan | Mapping[str, Any]) -> Plan:
@@ -123,6 +156,8 @@ def run_plan(
     missing: Iterable[str] = (),
     approve: bool = True,
     fast: bool = True,
+    store: RecordingStore | None = None,
+    observe: Callable[[Runner, State], None] | None = None,
 ) -> Outcome:
     """Run ``plan`` to its end on a fresh simulated region; see the module docstring.
 
@@ -150,13 +185,14 @@ def run_plan(
         world.sim.add_fault(fault if isinstance(fault, Fault) else Fault(**dict(fault)))
     for sid, state in (replication or {}).items():
         world.sim.set_replication_state(sid, state)
-    store = RecordingStore()
+    store = store if store is not None else RecordingStore()
     runner = Runner(
         drs=world.drs,
         ec2=world.ec2,
         store=store,
         clock=clock,
         approve=lambda wave: approve,
+        observer=None if observe is None else _Observe(lambda state: observe(runner, state)),
     )
     world.options.save_every = 0.0  # save every change, as a run against AWS does
     record = runner.run(the_plan, world.options)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from drsorch.cli import EXIT_BAD_INPUT, main
+from drsorch.cli.params import MAX_HISTORY_LIMIT
 from drsorch.cli.render import (
     echo_json,
     exits_on_errors,
@@ -19,6 +20,8 @@ from drsorch.cli.render import (
 )
 from drsorch.core.statuses import ExecutionStatus
 from drsorch.store import DEFAULT_LIMIT, ENV_VAR, open_store
+from drsorch.store.base import Damaged
+from drsorch.text import printable
 
 _STORE_HELP = (
     f"Where the history is: sqlite:///path.db or a file path (default: ${ENV_VAR}, "
@@ -48,7 +51,7 @@ def _check_status(value: str | None) -> str | None:
 )
 @click.option(
     "--limit",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_HISTORY_LIMIT),
     default=DEFAULT_LIMIT,
     show_default=True,
     help="At most this many executions, newest first.",
@@ -60,11 +63,20 @@ def history(
     plan_id: str | None, status: str | None, limit: int, store_url: str | None, as_json: bool
 ) -> None:
     """List recent executions, newest first."""
-    store = open_store(store_url)
+    damaged: list[Damaged] = []
+    store = open_store(store_url, read_only=True)
     try:
-        records = store.query(plan_id=plan_id, status=status, limit=limit)
+        records = store.query(
+            plan_id=plan_id, status=status, limit=limit, on_damaged=damaged.append
+        )
     finally:
         store.close()
+    for bad in damaged:  # reported, and skipped: one damaged record never hides the rest
+        click.echo(
+            f"warning: execution {printable(bad.execution_id)} is unreadable and was left out: "
+            f"{printable(bad.reason)}",
+            err=True,
+        )
     if as_json:
         echo_json([record.to_dict() for record in records])
     else:
@@ -78,13 +90,13 @@ def history(
 @exits_on_errors
 def show(execution_id: str, store_url: str | None, as_json: bool) -> None:
     """Show one execution: its waves, servers, times and errors."""
-    store = open_store(store_url)
+    store = open_store(store_url, read_only=True)
     try:
         record = store.get(execution_id.strip().lower())
     finally:
         store.close()
     if record is None:
-        click.echo(f"error: no execution {execution_id} in the history store", err=True)
+        click.echo(f"error: no execution {printable(execution_id)} in the history store", err=True)
         raise SystemExit(EXIT_BAD_INPUT)
     if as_json:
         echo_json(record.to_dict())

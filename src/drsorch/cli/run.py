@@ -6,20 +6,22 @@ import signal
 import sys
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import click
 
 from drsorch.cli import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, main
+from drsorch.cli.params import SEED, SPEED
 from drsorch.cli.progress import ProgressLog
 from drsorch.cli.render import echo_json, exits_on_errors, make_console, render_record
 from drsorch.clock import RealClock
-from drsorch.core.statuses import ExecutionStatus
 from drsorch.errors import RefusedError
 from drsorch.history import ExecutionRecord
 from drsorch.plan import Plan, load_plan, parse_plan
+from drsorch.resumption import resumable_state
 from drsorch.runner import EngineError, Runner
 from drsorch.store import HistoryStore, open_store
+from drsorch.text import markup_safe, printable
 from drsorch.wiring import World, real_aws, simulated
 
 P = ParamSpec("P")
@@ -86,8 +88,17 @@ def _driving_options(command: Callable[P, R]) -> Callable[P, R]:
 @click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False))
 @click.option("--aws", "use_aws", is_flag=True, help="Run against real AWS (default: simulator).")
 @click.option("--sim", "scenario", type=click.Path(dir_okay=False), help="Simulator scenario.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
-@click.option("--speed", type=float, help="Replay the simulation at X times real time.")
+@click.option(
+    "--seed",
+    type=SEED,
+    default=None,
+    help="Simulator seed (default: the scenario's, else 0).",
+)
+@click.option(
+    "--speed",
+    type=SPEED,
+    help="Replay the simulation at X times real time (default: virtual time, instant).",
+)
 @click.option("--recovery", is_flag=True, help="Allow a real RECOVERY (not a drill).")
 @click.option("--drill", is_flag=True, help="Run the plan as a DRILL whatever it says.")
 @click.option("--yes", "-y", is_flag=True, help="Confirm a RECOVERY without asking.")
@@ -99,7 +110,7 @@ def run_cmd(
     profile: str | None,
     region: str | None,
     scenario: str | None,
-    seed: int,
+    seed: int | None,
     speed: float | None,
     recovery: bool,
     drill: bool,
@@ -110,23 +121,31 @@ def run_cmd(
     quiet: bool,
 ) -> None:
     """Run a recovery plan as a drill (or, confirmed, a recovery) and record it."""
-    if use_aws and (scenario or speed):
-        raise RefusedError("--sim and --speed are for the simulator; leave them out with --aws")
-    if not use_aws and (profile or region):
+    if use_aws and (scenario is not None or speed is not None or seed is not None):
+        raise RefusedError(
+            "--sim, --seed and --speed are for the simulator; leave them out with --aws"
+        )
+    if not use_aws and (profile is not None or region is not None):
         raise RefusedError("--profile and --region need --aws")
-    if speed is not None and speed <= 0:
-        raise RefusedError("--speed must be a positive number")
-    plan = _execution_type(load_plan(plan_path), recovery, drill, yes)
+    loaded = load_plan(plan_path)
+    try:
+        plan = _execution_type(loaded, recovery, drill, yes)
+    except click.Abort:  # Ctrl-C or end of input at the confirmation prompt
+        raise RefusedError("RECOVERY not confirmed; nothing was launched") from None
     store = open_store(store_url)
     world: World
-    if use_aws:
-        world = real_aws(plan, profile=profile, region=region, clock=RealClock())
-    else:
-        world = simulated(plan, scenario_path=scenario, seed=seed, speed=speed)
+    try:
+        if use_aws:
+            world = real_aws(plan, profile=profile, region=region, clock=RealClock())
+        else:
+            world = simulated(plan, scenario_path=scenario, seed=seed, speed=speed)
+    except BaseException:  # a bad scenario, credentials, region...: nothing ran
+        store.close()
+        raise
     where = "AWS" if use_aws else "the simulator"
     headline = (
-        f"[bold]{plan.execution_type}[/bold] of plan {plan.plan_id} on {where}: "
-        f"execution {world.options.execution_id}"
+        f"[bold]{plan.execution_type}[/bold] of plan {markup_safe(plan.plan_id)} on {where}: "
+        f"execution {markup_safe(world.options.execution_id)}"
     )
     _drive(
         world,
@@ -178,7 +197,10 @@ def _drive(
         record = start(runner)
     except EngineError as exc:
         click.echo(
-            f"error: the engine broke: {exc}; the execution was recorded as FAILED ({execution})",
+            printable(
+                f"error: the engine broke: {exc}; the execution was recorded as FAILED "
+                f"({execution})"
+            ),
             err=True,
         )
         sys.exit(EXIT_INTERNAL)
@@ -198,11 +220,24 @@ def _drive(
 @main.command("resume")
 @click.argument("execution_id")
 @click.option("--aws", "use_aws", is_flag=True, help="The execution ran against real AWS.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Take over an execution whose engine's lease expired but may still be alive "
+    "(another host, a suspended process). A live lease is never taken over.",
+)
+@click.option(
+    "--external-id",
+    envvar="DRSORCH_EXTERNAL_ID",
+    help="The plan's Target.ExternalId, which is never saved to disk (or DRSORCH_EXTERNAL_ID).",
+)
 @_driving_options
 @exits_on_errors
 def resume_cmd(
     execution_id: str,
     use_aws: bool,
+    force: bool,
+    external_id: str | None,
     profile: str | None,
     region: str | None,
     approve_all: bool,
@@ -213,11 +248,19 @@ def resume_cmd(
     """Continue an execution whose engine stopped (a crash, a killed process).
 
     Launches that may have gone out before the stop are first looked for by their job
-    tag and adopted, so nothing is launched twice."""
+    tag and adopted, so nothing is launched twice. An execution another engine still
+    drives (its lease is live) is refused."""
     if not use_aws and (profile or region):
         raise RefusedError("--profile and --region need --aws")
     store = open_store(store_url)
-    state = _resumable_state(store, execution_id, use_aws)
+    state, takeover = resumable_state(
+        store,
+        execution_id,
+        use_aws=use_aws,
+        now=RealClock().now(),
+        force=force,
+        external_id=external_id,
+    )
     plan = parse_plan(state["plan"])
     world = real_aws(plan, profile=profile, region=region, clock=RealClock())
     if (world.options.target_account_id, world.options.region) != (
@@ -230,38 +273,19 @@ def resume_cmd(
             f"{world.options.region}"
         )
     world.options.execution_id = execution_id
+    world.options.takeover = takeover
+    world.options.external_id = external_id
     headline = (
-        f"resuming [bold]{state['execution_type']}[/bold] of plan {state['plan_id']} on AWS: "
+        f"resuming [bold]{markup_safe(state['execution_type'])}[/bold] of plan "
+        f"{markup_safe(state['plan_id'])} on AWS: "
         f"execution {execution_id}"
     )
     _drive(
         world,
         store,
         headline,
-        lambda runner: runner.resume(state, world.options),
+        lambda runner: runner.resume(world.options),
         as_json=as_json,
         quiet=quiet,
         approve_all=approve_all,
     )
-
-
-def _resumable_state(store: HistoryStore, execution_id: str, use_aws: bool) -> dict[str, Any]:
-    record = store.get(execution_id)
-    if record is None:
-        raise RefusedError(f"no execution {execution_id} in the history store")
-    state = store.get_state(execution_id)
-    if state is None:
-        raise RefusedError(f"execution {execution_id} has no saved engine state to resume")
-    if ExecutionStatus(state["status"]).terminal:
-        raise RefusedError(f"execution {execution_id} already ended {state['status']}")
-    if state.get("environment") == "simulator":
-        raise RefusedError(
-            f"execution {execution_id} ran on the simulator, whose region ended with that "
-            "process: it cannot be resumed; run the plan again"
-        )
-    if not use_aws:
-        raise RefusedError(
-            f"execution {execution_id} ran against AWS: pass --aws (with the --profile and "
-            "--region it ran with) to resume it"
-        )
-    return state

@@ -58,8 +58,11 @@ def default_store_url() -> str:
     return f"sqlite:///{default_store_path()}"
 
 
-def open_store(url: str | None = None) -> HistoryStore:
+def open_store(url: str | None = None, *, read_only: bool = False) -> SqliteStore:
     """Open the store ``url`` names; None means ``$DRSORCH_STORE``, then the default.
+
+    ``read_only`` (``history``, ``show``): never create, migrate or write it; a store that
+    does not exist yet reads as empty.
 
     Raises :class:`StoreConfigError` for a URL it does not accept, and
     :class:`~drsorch.errors.StoreError` when the store itself cannot be opened.
@@ -72,7 +75,7 @@ def open_store(url: str | None = None) -> HistoryStore:
     if url.startswith("sqlite:"):
         if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
             raise StoreConfigError(f"bad SQLite store URL {url!r}; expected {_ACCEPTED}")
-        return SqliteStore(url[len("sqlite:///") :])
+        return SqliteStore(url[len("sqlite:///") :], read_only=read_only)
     if url.startswith("dynamodb:"):
         raise StoreConfigError(
             f"DynamoDB store is not available yet ({url!r}); use a SQLite store for now"
@@ -80,4 +83,4 @@ def open_store(url: str | None = None) -> HistoryStore:
     if "://" in url:
         scheme = url.split("://", 1)[0]
         raise StoreConfigError(f"unknown store kind {scheme!r} in {url!r}; expected {_ACCEPTED}")
-    return SqliteStore(url)
+    return SqliteStore(url, read_only=read_only)

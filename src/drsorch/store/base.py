@@ -1,6 +1,8 @@
 """The history-store port (design §2, §5): what the engine needs of a place to keep records.
 
-Four methods, injected through constructors like httpx's transports. Adapters:
+Two small ports, injected through constructors like httpx's transports: :class:`HistoryStore`
+keeps records (and the engine state beside them), :class:`LeaseStore` says which engine owns
+an execution. Every adapter implements both. Adapters:
 :class:`~drsorch.store.sqlite.SqliteStore` (the embedded default) and
 :class:`~drsorch.store.memory.MemoryStore` (a fake for tests); DynamoDB comes later. The
 argument checks every adapter shares live here, so they all refuse the same input.
@@ -8,14 +10,26 @@ argument checks every adapter shares live here, so they all refuse the same inpu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from drsorch.core.statuses import ExecutionStatus
-from drsorch.errors import StoreError
+from drsorch.errors import LeaseHeldError, LeaseLostError, StoreError
 from drsorch.history import ExecutionRecord
 
-__all__ = ["DEFAULT_LIMIT", "HistoryStore", "StoreConfigError", "check_query"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "Damaged",
+    "HistoryStore",
+    "Lease",
+    "LeaseStore",
+    "StoreConfigError",
+    "check_claim",
+    "check_held",
+    "check_query",
+]
 
 DEFAULT_LIMIT = 20
 
@@ -28,11 +42,20 @@ class StoreConfigError(StoreError):
 class HistoryStore(Protocol):
     """Where execution records live."""
 
-    def put(self, record: ExecutionRecord, state: Mapping[str, Any] | None = None) -> None:
+    def put(
+        self,
+        record: ExecutionRecord,
+        state: Mapping[str, Any] | None = None,
+        *,
+        lease: Lease | None = None,
+    ) -> None:
         """Create the record, or replace the whole stored record with the same ExecutionId.
 
         ``state`` is the engine's JSON state of that execution, kept beside the record so a
-        crashed run can be resumed; None leaves a state saved earlier as it is."""
+        crashed run can be resumed; None leaves a state saved earlier as it is. With a
+        ``lease``, the write happens only if that holder still holds the execution's lease
+        (and renews it to ``lease.expires_at``), in one transaction; otherwise nothing is
+        written and :class:`~drsorch.errors.LeaseLostError` is raised."""
         ...
 
     def get_state(self, execution_id: str) -> dict[str, Any] | None:
@@ -44,14 +67,105 @@ class HistoryStore(Protocol):
         ...
 
     def query(
-        self, *, plan_id: str | None = None, status: str | None = None, limit: int = DEFAULT_LIMIT
+        self,
+        *,
+        plan_id: str | None = None,
+        status: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        on_damaged: Callable[[Damaged], None] | None = None,
     ) -> list[ExecutionRecord]:
-        """At most ``limit`` records, newest StartTime first, optionally of one plan/status."""
+        """At most ``limit`` records, newest StartTime first, optionally of one plan/status.
+
+        A record that cannot be read is skipped and handed to ``on_damaged`` (when given),
+        so one damaged record never hides the others."""
         ...
 
     def close(self) -> None:
         """Release the store's resources; calling it twice is harmless."""
         ...
+
+
+@dataclass(frozen=True)
+class Damaged:
+    """A stored record that could not be read: which one, and why."""
+
+    execution_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One engine's claim on one execution: who holds it, and until when (epoch seconds on
+    the engine's clock). A holder that stops renewing loses it at ``expires_at``."""
+
+    holder: str
+    expires_at: float
+
+    def describe(self) -> str:
+        when = datetime.fromtimestamp(self.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"{self.holder} (lease until {when})"
+
+
+@runtime_checkable
+class LeaseStore(Protocol):
+    """Which engine owns an execution (design §5: two engines never drive one execution)."""
+
+    def claim(self, execution_id: str, lease: Lease, now: float, *, takeover: bool = False) -> None:
+        """Take the execution's lease, or renew it when ``lease.holder`` already holds it.
+
+        Free (never held, or released): taken. Held by another holder: refused with
+        :class:`~drsorch.errors.LeaseHeldError`, unless its lease expired (``now`` at or
+        past its ``expires_at``) and ``takeover`` is set. A live lease is never taken."""
+        ...
+
+    def renew(self, execution_id: str, lease: Lease) -> None:
+        """Extend a lease ``lease.holder`` holds to ``lease.expires_at``; raise
+        :class:`~drsorch.errors.LeaseLostError` when it holds it no more (taken over, or
+        released by the engine that took it over)."""
+        ...
+
+    def release(self, execution_id: str, holder: str) -> None:
+        """Give the lease up, if ``holder`` still holds it (else nothing happens)."""
+        ...
+
+    def lease_of(self, execution_id: str) -> Lease | None:
+        """The execution's current lease (live or expired), or None when nobody holds it."""
+        ...
+
+
+def check_claim(
+    execution_id: str, current: Lease | None, lease: Lease, now: float, takeover: bool
+) -> None:
+    """The rule every adapter's :meth:`LeaseStore.claim` applies, inside its transaction."""
+    if current is None or current.holder == lease.holder:
+        return
+    expired = now >= current.expires_at
+    if expired and takeover:
+        return
+    if expired:
+        message = (
+            f"execution {execution_id} was driven by {current.describe()}, which has expired; "
+            "if that engine is gone, take the execution over with --force"
+        )
+    else:
+        message = (
+            f"execution {execution_id} is being driven by {current.describe()}; wait for it "
+            "to end (a live lease is never taken over, not even with --force)"
+        )
+    raise LeaseHeldError(
+        message, holder=current.holder, expires_at=current.expires_at, expired=expired
+    )
+
+
+def check_held(execution_id: str, current: Lease | None, lease: Lease) -> None:
+    """The rule of a conditional save: ``lease.holder`` must still hold the lease."""
+    if current is None or current.holder != lease.holder:
+        now_held = "nobody" if current is None else current.holder
+        raise LeaseLostError(
+            f"execution {execution_id} is no longer driven by this engine ({lease.holder}); "
+            f"its lease is now held by {now_held}. This engine stopped without launching or "
+            "saving anything more"
+        )
 
 
 def check_query(status: str | None, limit: int) -> ExecutionStatus | None:

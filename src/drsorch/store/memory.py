@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from drsorch.history import ExecutionRecord
-from drsorch.store.base import DEFAULT_LIMIT, check_query
+from drsorch.store.base import (
+    DEFAULT_LIMIT,
+    Damaged,
+    Lease,
+    check_claim,
+    check_held,
+    check_query,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -23,10 +30,20 @@ class MemoryStore:
     def __init__(self) -> None:
         self._records: dict[str, ExecutionRecord] = {}
         self._states: dict[str, str] = {}
+        self._leases: dict[str, Lease] = {}
         self._lock = threading.Lock()
 
-    def put(self, record: ExecutionRecord, state: Mapping[str, Any] | None = None) -> None:
+    def put(
+        self,
+        record: ExecutionRecord,
+        state: Mapping[str, Any] | None = None,
+        *,
+        lease: Lease | None = None,
+    ) -> None:
         with self._lock:
+            if lease is not None:
+                check_held(record.ExecutionId, self._leases.get(record.ExecutionId), lease)
+                self._leases[record.ExecutionId] = lease
             self._records[record.ExecutionId] = record.model_copy(deep=True)
             if state is not None:
                 self._states[record.ExecutionId] = json.dumps(state)
@@ -42,7 +59,12 @@ class MemoryStore:
             return record.model_copy(deep=True) if record else None
 
     def query(
-        self, *, plan_id: str | None = None, status: str | None = None, limit: int = DEFAULT_LIMIT
+        self,
+        *,
+        plan_id: str | None = None,
+        status: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        on_damaged: Callable[[Damaged], None] | None = None,
     ) -> list[ExecutionRecord]:
         wanted = check_query(status, limit)
         with self._lock:
@@ -54,6 +76,26 @@ class MemoryStore:
             ]
         found.sort(key=lambda r: (r.StartTime, r.ExecutionId), reverse=True)
         return [r.model_copy(deep=True) for r in found[:limit]]
+
+    def claim(self, execution_id: str, lease: Lease, now: float, *, takeover: bool = False) -> None:
+        with self._lock:
+            check_claim(execution_id, self._leases.get(execution_id), lease, now, takeover)
+            self._leases[execution_id] = lease
+
+    def renew(self, execution_id: str, lease: Lease) -> None:
+        with self._lock:
+            check_held(execution_id, self._leases.get(execution_id), lease)
+            self._leases[execution_id] = lease
+
+    def release(self, execution_id: str, holder: str) -> None:
+        with self._lock:
+            current = self._leases.get(execution_id)
+            if current is not None and current.holder == holder:
+                del self._leases[execution_id]
+
+    def lease_of(self, execution_id: str) -> Lease | None:
+        with self._lock:
+            return self._leases.get(execution_id)
 
     def close(self) -> None:
         pass

@@ -11,6 +11,13 @@ during a write, ``busy_timeout`` makes a writer wait for the lock, writes are sh
 The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` are applied in
 order on open. A file written by a newer drsorch (a version past the list) is refused.
 Every ``sqlite3`` error leaves here as a :class:`~drsorch.errors.StoreError`.
+
+Leases (design §5) are rows of their own table, written in the same transactions as the
+records, so a conditional save and a takeover can never interleave. A reader
+(``read_only=True``: ``history``, ``show``) opens the file read-only, never migrates it and
+never creates it. The file holds engine state, so it is created private to its user (0600,
+its directory 0700), and a damaged file is reported when it is opened (``quick_check``); a
+damaged record is skipped by queries and named, so it never hides the rest.
 """
 
 from __future__ import annotations
@@ -18,18 +25,28 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
 from drsorch.clock import Clock, RealClock
-from drsorch.errors import StoreError
+from drsorch.errors import StoreDamagedError, StoreError
 from drsorch.history import ExecutionRecord
-from drsorch.store.base import DEFAULT_LIMIT, check_query
+from drsorch.store.base import (
+    DEFAULT_LIMIT,
+    Damaged,
+    Lease,
+    StoreConfigError,
+    check_claim,
+    check_held,
+    check_query,
+)
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore"]
 
@@ -55,6 +72,14 @@ MIGRATIONS: Sequence[Sequence[str]] = (
     ),
     # 3: the engine's JSON state beside the record, for resuming a crashed execution.
     ("ALTER TABLE executions ADD COLUMN engine_state TEXT",),
+    # 4: which engine drives an execution, until when (one owner per execution).
+    (
+        """CREATE TABLE leases (
+            execution_id TEXT PRIMARY KEY,
+            holder       TEXT NOT NULL,
+            expires_at   REAL NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -70,10 +95,17 @@ def _is_lock_error(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
+def _is_damage(exc: sqlite3.Error) -> bool:
+    text = str(exc)
+    return "not a database" in text or (
+        isinstance(exc, sqlite3.DatabaseError) and "malformed" in text
+    )
+
+
 def _describe(exc: sqlite3.Error) -> str:
     """A one-line reason a person can act on."""
     text = str(exc)
-    if "not a database" in text or (isinstance(exc, sqlite3.DatabaseError) and "malformed" in text):
+    if _is_damage(exc):
         return f"{text} (the file is corrupt or is not a drsorch history database)"
     if "unable to open" in text or "readonly" in text:
         return f"{text} (check the path and its permissions)"
@@ -89,11 +121,14 @@ class SqliteStore:
         *,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         clock: Clock | None = None,
+        read_only: bool = False,
     ) -> None:
         self.path = str(path) if str(path) == ":memory:" else str(Path(path).expanduser())
+        self.read_only = read_only
         self._clock = clock or RealClock()
         self._lock = threading.RLock()
         self._conn = self._connect(busy_timeout)
+        self._version = SCHEMA_VERSION
         try:
             self._run(self._setup)
         except BaseException:
@@ -103,27 +138,66 @@ class SqliteStore:
     # -- opening --------------------------------------------------------------------------
 
     def _connect(self, busy_timeout: float) -> sqlite3.Connection:
+        target = self.path
+        uri = False
         if self.path != ":memory:":
-            target = Path(self.path)
-            if target.is_dir():
-                raise StoreError(f"history store {self.path} is a directory, not a file")
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(
-                    f"cannot create the directory of history store {self.path}: "
-                    f"{exc.strerror or exc}"
-                ) from exc
+            exists = self._check_file(Path(self.path))
+            if self.read_only and not exists:
+                target = ":memory:"  # nothing recorded yet: an empty store, and no file made
+            elif self.read_only:
+                target, uri = f"file:{quote(os.path.abspath(self.path))}?mode=ro", True
+            elif not exists:
+                self._create_private(Path(self.path))
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, keeping writes short.
             return sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+                target,
+                timeout=busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=uri,
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open history store {self.path}: {_describe(exc)}") from exc
 
+    def _check_file(self, target: Path) -> bool:
+        """Whether the store file exists; anything but a regular file is refused unopened
+        (a FIFO would block, a device is nobody's history)."""
+        try:
+            mode = target.stat().st_mode
+        except FileNotFoundError:
+            return False
+        except NotADirectoryError:
+            raise StoreConfigError(
+                f"cannot create the directory of history store {self.path}: a part of its "
+                "path is a file"
+            ) from None
+        except OSError as exc:
+            raise StoreError(f"cannot open history store {self.path}: {exc.strerror}") from exc
+        if stat.S_ISDIR(mode):
+            raise StoreConfigError(f"history store {self.path} is a directory, not a file")
+        if not stat.S_ISREG(mode):
+            raise StoreConfigError(f"history store {self.path} is not a regular file")
+        return True
+
+    def _create_private(self, target: Path) -> None:
+        """Create the file (and its missing directories) readable by its user only: it keeps
+        the engine state of executions against AWS."""
+        try:
+            for parent in reversed([p for p in target.parents if not p.exists()]):
+                parent.mkdir(mode=0o700)
+            fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.close(fd)
+        except FileExistsError:
+            pass  # another process created it meanwhile: it is theirs to have made private
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create history store {self.path}: {exc.strerror or exc}"
+            ) from exc
+
     def _setup(self, conn: sqlite3.Connection) -> None:
-        if self.path != ":memory:":
+        on_disk = self.path != ":memory:" and not (self.read_only and self._in_memory(conn))
+        if on_disk and not self.read_only:
             conn.execute("PRAGMA journal_mode=WAL")
         version = self._user_version(conn)
         if version > SCHEMA_VERSION:
@@ -131,8 +205,24 @@ class SqliteStore:
                 f"history store {self.path} has schema version {version}, newer than this "
                 f"drsorch knows ({SCHEMA_VERSION}); upgrade drsorch to read it"
             )
-        if version < SCHEMA_VERSION:
+        if on_disk:
+            self._check_integrity(conn)
+        if version < SCHEMA_VERSION and (not self.read_only or not on_disk):
             self._migrate(conn)
+            version = SCHEMA_VERSION
+        self._version = version
+
+    @staticmethod
+    def _in_memory(conn: sqlite3.Connection) -> bool:
+        return not any(row[2] for row in conn.execute("PRAGMA database_list"))
+
+    def _check_integrity(self, conn: sqlite3.Connection) -> None:
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            raise StoreDamagedError(
+                f"history store {self.path} is damaged ({problems[0]}); copy what can be "
+                "read with `sqlite3 FILE .recover`, or move the file away to start a new one"
+            )
 
     @staticmethod
     def _user_version(conn: sqlite3.Connection) -> int:
@@ -140,8 +230,7 @@ class SqliteStore:
         return int(row[0])
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        def upgrade(conn: sqlite3.Connection) -> None:
             # Read again under the write lock: another process may have migrated meanwhile.
             version = self._user_version(conn)
             for number in range(version, SCHEMA_VERSION):
@@ -149,11 +238,8 @@ class SqliteStore:
                     conn.execute(statement)
                 # PRAGMA does not take parameters; the value is our own int.
                 conn.execute(f"PRAGMA user_version = {number + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+
+        self._in_transaction(conn, upgrade)
 
     @property
     def schema_version(self) -> int:
@@ -161,7 +247,13 @@ class SqliteStore:
 
     # -- the port -------------------------------------------------------------------------
 
-    def put(self, record: ExecutionRecord, state: Mapping[str, Any] | None = None) -> None:
+    def put(
+        self,
+        record: ExecutionRecord,
+        state: Mapping[str, Any] | None = None,
+        *,
+        lease: Lease | None = None,
+    ) -> None:
         row = (
             record.ExecutionId,
             record.PlanId,
@@ -172,26 +264,23 @@ class SqliteStore:
         )
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(
-                    "INSERT INTO executions"
-                    " (execution_id, plan_id, status, start_time, record, engine_state)"
-                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
-                    " plan_id = excluded.plan_id, status = excluded.status,"
-                    " start_time = excluded.start_time, record = excluded.record,"
-                    " engine_state = COALESCE(excluded.engine_state, engine_state)",
-                    row,
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            if lease is not None:
+                self._renew_in(conn, record.ExecutionId, lease)
+            conn.execute(
+                "INSERT INTO executions"
+                " (execution_id, plan_id, status, start_time, record, engine_state)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
+                " plan_id = excluded.plan_id, status = excluded.status,"
+                " start_time = excluded.start_time, record = excluded.record,"
+                " engine_state = COALESCE(excluded.engine_state, engine_state)",
+                row,
+            )
 
-        self._run(write)
+        self._transaction(write)
 
     def get_state(self, execution_id: str) -> dict[str, Any] | None:
+        if self._version < 3:
+            return None
         rows = self._run(
             lambda conn: conn.execute(
                 "SELECT engine_state FROM executions WHERE execution_id = ?", (execution_id,)
@@ -202,7 +291,9 @@ class SqliteStore:
         try:
             state = json.loads(rows[0][0])
         except json.JSONDecodeError as exc:
-            raise StoreError(f"the saved engine state of {execution_id} is damaged") from exc
+            raise StoreDamagedError(
+                f"history store {self.path}: the saved engine state of {execution_id} is damaged"
+            ) from exc
         return state if isinstance(state, dict) else None
 
     def get(self, execution_id: str) -> ExecutionRecord | None:
@@ -215,7 +306,12 @@ class SqliteStore:
         return self._parse(rows[0]) if rows else None
 
     def query(
-        self, *, plan_id: str | None = None, status: str | None = None, limit: int = DEFAULT_LIMIT
+        self,
+        *,
+        plan_id: str | None = None,
+        status: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        on_damaged: Callable[[Damaged], None] | None = None,
     ) -> list[ExecutionRecord]:
         wanted = check_query(status, limit)
         clauses: list[str] = []
@@ -229,10 +325,75 @@ class SqliteStore:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = (
             f"SELECT execution_id, record FROM executions {where}"
-            " ORDER BY start_time DESC, execution_id DESC LIMIT ?"
+            " ORDER BY start_time DESC, execution_id DESC LIMIT ? OFFSET ?"
         )
-        rows = self._run(lambda conn: conn.execute(sql, (*args, limit)).fetchall())
-        return [self._parse(row) for row in rows]
+        found: list[ExecutionRecord] = []
+        offset = 0
+        while len(found) < limit:  # a damaged row is skipped, so read on until enough
+            wanted_rows = limit - len(found)
+            page: tuple[object, ...] = (*args, wanted_rows, offset)
+
+            def read(conn: sqlite3.Connection, page: tuple[object, ...] = page) -> list[Any]:
+                return conn.execute(sql, page).fetchall()
+
+            rows = self._run(read)
+            for row in rows:
+                try:
+                    found.append(self._parse(row))
+                except StoreDamagedError as exc:
+                    if on_damaged is not None:
+                        on_damaged(Damaged(row[0], str(exc.__cause__ or exc)))
+            if len(rows) < wanted_rows:
+                break
+            offset += len(rows)
+        return found
+
+    # -- leases ---------------------------------------------------------------------------
+
+    def claim(self, execution_id: str, lease: Lease, now: float, *, takeover: bool = False) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            check_claim(execution_id, self._lease_in(conn, execution_id), lease, now, takeover)
+            conn.execute(
+                "INSERT INTO leases (execution_id, holder, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (execution_id) DO UPDATE SET"
+                " holder = excluded.holder, expires_at = excluded.expires_at",
+                (execution_id, lease.holder, lease.expires_at),
+            )
+
+        self._transaction(write)
+
+    def renew(self, execution_id: str, lease: Lease) -> None:
+        self._transaction(lambda conn: self._renew_in(conn, execution_id, lease))
+
+    def release(self, execution_id: str, holder: str) -> None:
+        self._run(
+            self._writing(
+                lambda conn: conn.execute(
+                    "DELETE FROM leases WHERE execution_id = ? AND holder = ?",
+                    (execution_id, holder),
+                )
+            )
+        )
+
+    def lease_of(self, execution_id: str) -> Lease | None:
+        if self._version < 4:
+            return None
+        return self._run(lambda conn: self._lease_in(conn, execution_id))
+
+    @classmethod
+    def _renew_in(cls, conn: sqlite3.Connection, execution_id: str, lease: Lease) -> None:
+        check_held(execution_id, cls._lease_in(conn, execution_id), lease)
+        conn.execute(
+            "UPDATE leases SET expires_at = ? WHERE execution_id = ?",
+            (lease.expires_at, execution_id),
+        )
+
+    @staticmethod
+    def _lease_in(conn: sqlite3.Connection, execution_id: str) -> Lease | None:
+        row = conn.execute(
+            "SELECT holder, expires_at FROM leases WHERE execution_id = ?", (execution_id,)
+        ).fetchone()
+        return None if row is None else Lease(str(row[0]), float(row[1]))
 
     def close(self) -> None:
         with self._lock:
@@ -254,6 +415,29 @@ class SqliteStore:
 
     # -- plumbing -------------------------------------------------------------------------
 
+    def _transaction(self, body: Callable[[sqlite3.Connection], None]) -> None:
+        """Run ``body`` as one short write transaction (retried on lock errors)."""
+        self._run(self._writing(lambda conn: self._in_transaction(conn, body)))
+
+    @staticmethod
+    def _in_transaction(
+        conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], None]
+    ) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            body(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _writing(self, operation: Callable[[sqlite3.Connection], T]) -> Callable[..., T]:
+        """``operation``, refused up front on a store opened read-only."""
+        if self.read_only:
+            raise StoreError(f"history store {self.path} was opened read-only")
+        return operation
+
     def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``operation``, retrying lock errors, translating every sqlite3 error."""
         attempt = 0
@@ -266,7 +450,8 @@ class SqliteStore:
                     self._clock.sleep(_LOCK_BACKOFF * 2**attempt)
                     attempt += 1
                     continue
-                raise StoreError(f"history store {self.path}: {_describe(exc)}") from exc
+                kind = StoreDamagedError if _is_damage(exc) else StoreError
+                raise kind(f"history store {self.path}: {_describe(exc)}") from exc
 
     def _parse(self, row: tuple[str, str]) -> ExecutionRecord:
         execution_id, text = row
@@ -274,6 +459,6 @@ class SqliteStore:
             return ExecutionRecord.from_dict(json.loads(text))
         except (ValueError, ValidationError) as exc:
             reason = str(exc).splitlines()[0]
-            raise StoreError(
+            raise StoreDamagedError(
                 f"history store {self.path}: the record of {execution_id} is unreadable: {reason}"
             ) from exc

@@ -1,0 +1,61 @@
+"""What may be resumed, decided below the command line (invariant 5, design §5).
+
+``drsorch resume`` (and any later driver) asks :func:`resumable_state` before it builds an
+AWS world, so a refusal costs no API call and names its reason: no such execution, nothing
+saved, already ended, simulated (its region died with its process), or another engine's
+(a live lease, or an expired one that needs ``--force``; see :mod:`drsorch.ownership`).
+The runner checks the lease again, atomically, when it claims it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drsorch.core.statuses import ExecutionStatus
+from drsorch.errors import RefusedError
+from drsorch.ownership import may_take_over
+from drsorch.redaction import needs
+from drsorch.store.base import HistoryStore, Lease, LeaseStore, check_claim
+
+__all__ = ["resumable_state"]
+
+
+def resumable_state(
+    store: HistoryStore,
+    execution_id: str,
+    *,
+    use_aws: bool,
+    now: float,
+    force: bool = False,
+    external_id: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """The saved state of ``execution_id``, if it may be resumed now, and whether resuming
+    takes an expired lease over. Raises RefusedError (or LeaseHeldError) saying why not."""
+    record = store.get(execution_id)
+    if record is None:
+        raise RefusedError(f"no execution {execution_id} in the history store")
+    state = store.get_state(execution_id)
+    if state is None:
+        raise RefusedError(f"execution {execution_id} has no saved engine state to resume")
+    if ExecutionStatus(state["status"]).terminal:
+        raise RefusedError(f"execution {execution_id} already ended {state['status']}")
+    if state.get("environment") == "simulator":
+        raise RefusedError(
+            f"execution {execution_id} ran on the simulator, whose region ended with that "
+            "process: it cannot be resumed; run the plan again"
+        )
+    if not use_aws:
+        raise RefusedError(
+            f"execution {execution_id} ran against AWS: pass --aws (with the --profile and "
+            "--region it ran with) to resume it"
+        )
+    current = store.lease_of(execution_id) if isinstance(store, LeaseStore) else None
+    takeover = may_take_over(current, now, force=force)
+    # The same rule the store applies when the runner claims the lease: refuse up front.
+    check_claim(execution_id, current, Lease("this resume", now), now, takeover)
+    if needs(state) and not external_id:
+        raise RefusedError(
+            f"execution {execution_id}'s plan has a Target.ExternalId, which drsorch does "
+            "not keep on disk: give it again with --external-id or DRSORCH_EXTERNAL_ID"
+        )
+    return state, takeover
