@@ -14,8 +14,10 @@ __all__ = ["markup_safe", "printable"]
 
 # C0 and C1 control characters, DEL, and the Unicode format/line controls that reorder or
 # hide text (soft hyphen, bidi marks and overrides, zero-width joiners, line/paragraph
-# separators, interlinear annotation).
-_INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb"
+# separators, lone surrogates, interlinear annotation).
+_INVISIBLE = (
+    "\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ud800-\udfff\ufeff\ufff9-\ufffb"
+)
 _CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_INVISIBLE}]")
 _CONTROL_WITH_NEWLINES = re.compile(f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]")
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from tests.utils.plans import example_paths, fixture_path, make_plan, valid_fixture_paths
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]  # a hang fails, not blocks
 
 TIMEOUT = 15  # seconds; a run takes well under one, this only stops a hang
 
@@ -148,6 +148,13 @@ def _not_utf8(tmp_path: Path) -> Path:
     return p
 
 
+def _fifo(tmp_path: Path) -> Path:
+    p = tmp_path / "pipe.yaml"
+    if not p.exists():
+        os.mkfifo(p)  # nobody ever writes: reading it would block for ever
+    return p
+
+
 BAD_FILES = {
     "missing file": (lambda tmp: tmp / "nope.yaml", "no such file"),
     "directory": (lambda tmp: tmp, "is a directory, not a plan file"),
@@ -161,7 +168,8 @@ BAD_FILES = {
     ),
     "over 5 MB": (_huge, "is larger than the 5 MB a plan may have"),
     "binary junk": (_junk, "binary data, not a YAML or JSON plan"),
-    "endless device": (lambda tmp: Path("/dev/zero"), "larger than the 5 MB a plan may have"),
+    "endless device": (lambda tmp: Path("/dev/zero"), "is a device, not a plan file"),
+    "named pipe": (_fifo, "is a named pipe, not a plan file"),
     "not utf-8": (_not_utf8, "not UTF-8 text"),
     "billion laughs": (
         lambda tmp: fixture_path("invalid/billion-laughs.yaml"),
@@ -184,7 +192,7 @@ BAD_FILES = {
 
 # One process per case costs a second of interpreter start-up, so a few cases run alone
 # (exit code of a single bad file) and all of them run together below.
-@pytest.mark.parametrize("case", ["missing file", "billion laughs", "over 5 MB"])
+@pytest.mark.parametrize("case", ["missing file", "billion laughs", "over 5 MB", "named pipe"])
 def test_bad_file_gives_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
     make, message = BAD_FILES[case]
     path = make(tmp_path)
@@ -238,3 +246,51 @@ def test_schema_prints_a_json_schema_that_every_plan_satisfies() -> None:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         errors = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(data)]
         assert errors == [], path
+
+
+def test_hostile_files_never_reach_the_terminal_raw(tmp_path: Path) -> None:
+    """Issue 7: escape sequences in keys, values and the YAML text itself are printed
+    escaped; look-alike numbers are refused, never "valid" and then a traceback."""
+    escape = "\x1b]0;pwned\x07"
+    sid = "s-3d75cdc0d9a28a725"
+    files = {
+        "keys.yaml": yaml.safe_dump(
+            {
+                "PlanId": "p",
+                "PlanName": f"n{escape}",
+                f"Bogus{escape}": 1,
+                "Waves": [{"WaveNumber": 1, "ServerIds": [sid]}],
+            }
+        ),
+        "raw.yaml": f"PlanId: p{escape}\nPlanName: n\n",
+        "escaped.json": json.dumps(
+            {
+                "PlanId": "p",
+                "PlanName": "n",
+                "Waves": [{"WaveNumber": 1, "ServerIds": [sid]}],
+                "Description": "\x9b31m",
+            }
+        ),
+        "lookalike.yaml": yaml.safe_dump(
+            {
+                "PlanId": "p",
+                "PlanName": "n",
+                "Waves": [
+                    {"WaveNumber": 1, "ServerIds": [sid]},
+                    {"WaveNumber": 1.0, "ServerIds": [f" {sid}"]},
+                ],
+            }
+        ),
+    }
+    paths = []
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        paths.append(tmp_path / name)
+    run = drsorch("validate", *paths)
+    assert run.code == 2, run.all
+    assert run.out == ""
+    for raw in ("\x1b", "\x07", "\x9b"):
+        assert raw not in run.all
+    assert "\\x1b]0;pwned\\x07" in run.err
+    for p in paths:
+        assert f"{p}: " in run.err

@@ -20,7 +20,7 @@ from tests.utils.plans import MUTATION_KINDS, Mutation, invalid_plans, mutate, p
 from drsorch.errors import PlanError
 from drsorch.plan import Plan, load_plan, parse_plan, plan_json_schema, validate_data
 
-pytestmark = pytest.mark.property
+pytestmark = [pytest.mark.property, pytest.mark.timeout(60)]  # a hang fails, not blocks
 
 SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(plan_json_schema())
 

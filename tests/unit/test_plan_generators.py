@@ -16,11 +16,19 @@ from tests.utils.ids import (
     server_id,
     unique_server_ids,
 )
-from tests.utils.plans import MUTATION_KINDS, fixture_path, make_plan, mutate, valid_fixture_paths
+from tests.utils.plans import (
+    MUTATION_KINDS,
+    PERTURBATION_KINDS,
+    fixture_path,
+    make_plan,
+    mutate,
+    perturb,
+    valid_fixture_paths,
+)
 
-from drsorch.plan import parse_plan
+from drsorch.plan import parse_plan, validate_data
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]  # a hang fails, not blocks
 
 
 def test_id_shapes() -> None:
@@ -91,3 +99,18 @@ def test_mutate_copies_and_breaks(kind: str) -> None:
     before = repr(data)
     m = mutate(data, kind, random.Random(4))
     assert repr(data) == before and m.data != data and m.kind == kind
+
+
+@pytest.mark.parametrize("kind", PERTURBATION_KINDS)
+def test_each_perturbation_gets_the_verdict_it_promises(kind: str) -> None:
+    data = make_plan(5, waves=3, servers_per_wave=2, dag=True)
+    before = repr(data)
+    for seed in range(25):
+        p = perturb(data, [kind], random.Random(seed))
+        assert repr(data) == before, "the input is copied, never changed"
+        plan, problems = validate_data(p.data)
+        if p.verdict == "reject":
+            assert plan is None, (kind, seed, p.data)
+            assert p.found_in(problems), (kind, seed, p.paths, problems)
+        elif p.verdict == "accept":
+            assert plan == parse_plan(data), (kind, seed, problems)

@@ -12,7 +12,7 @@ from tests.utils.plans import example_paths, fixture_path, make_plan
 from drsorch.cli.validate import summarize
 from drsorch.plan import HealthCheck, Plan, load_plan, parse_plan
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]  # a hang fails, not blocks
 
 S = [f"s-{i:017x}" for i in range(1, 40)]
 

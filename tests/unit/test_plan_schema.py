@@ -23,7 +23,7 @@ from drsorch.plan import (
     read_document,
 )
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]  # a hang fails, not blocks
 
 PLAN_FILES = example_paths() + valid_fixture_paths()
 

@@ -17,7 +17,8 @@ Fixture files (``tests/fixtures/``)::
 Hypothesis strategies (valid plans, always accepted by ``validate_data``)::
 
     plans(min_waves=1, max_waves=8, max_servers_per_wave=6, dag=None, sequential=True,
-          health_checks=True, target=None, shuffle_waves=None) -> SearchStrategy[dict]
+          health_checks=True, target=None, shuffle_waves=None,
+          healthy_within=None) -> SearchStrategy[dict]
 
       dag=False   no wave has an explicit dependency other than the previous wave (a chain)
       dag=True    every wave lists explicit Dependencies: a random subset of lower-numbered
@@ -26,6 +27,10 @@ Hypothesis strategies (valid plans, always accepted by ``validate_data``)::
       Waves use non-contiguous WaveNumbers sometimes, "Wave-N" references sometimes,
       SEQUENTIAL waves with or without ExecutionOrder, WaitTimeSeconds 0-300, health-check
       overrides field by field, and optional Target / Notifications / Defaults.
+      healthy_within=S   every enabled health check polls for at least S seconds
+                  (PollIntervalSeconds x MaxPolls, MaxPolls raised where needed), so an
+                  instance that is healthy within S seconds of its launch always passes:
+                  for properties that presuppose no server fails its health check
 
     invalid_plans(kinds=MUTATION_KINDS, **plans_kwargs) -> SearchStrategy[Mutation]
       a valid plan broken in one way; ``Mutation.found_in(problems)`` says whether the
@@ -35,6 +40,18 @@ Mutations (plain functions, usable without hypothesis)::
 
     MUTATION_KINDS: tuple[str, ...]
     mutate(data, kind, rng) -> Mutation   (data is copied, never changed in place)
+
+Hostile perturbations (issue 7: look-alike numbers, whitespace, Unicode digits, NaN, huge
+integers, control characters, hostile keys, deep nesting, type swaps)::
+
+    PERTURBATION_KINDS, FILE_PERTURBATION_KINDS (those a YAML/JSON file can carry)
+    perturb(data, kinds, rng) -> Perturbation      (data is copied, never changed in place)
+    hostile_plans(kinds=PERTURBATION_KINDS, max_perturbations=2, **plans_kwargs)
+        -> SearchStrategy[Perturbation]
+    Perturbation.verdict   "reject" (validation must refuse; ``found_in(problems)`` checks
+                           the paths), "accept" (the plan must equal ``parse_plan(original)``)
+                           or "either" (a type swap may land on a valid value)
+    TERMINAL_ESCAPES, UNICODE_DIGITS
 
 Seeded generator for engine tests and benchmarks (no hypothesis, fast at 10 000 servers)::
 
@@ -46,6 +63,7 @@ Seeded generator for engine tests and benchmarks (no hypothesis, fast at 10 000 
 from __future__ import annotations
 
 import copy
+import math
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -141,6 +159,7 @@ def plans(
     health_checks: bool = True,
     target: bool | None = None,
     shuffle_waves: bool | None = None,
+    healthy_within: float | None = None,
 ) -> dict[str, Any]:
     """A random *valid* raw plan (see the module docstring for the knobs)."""
     n = draw(st.integers(min_waves, max_waves))
@@ -203,7 +222,22 @@ def plans(
         }
     if health_checks and draw(st.booleans()):
         plan["Defaults"] = {"HealthCheck": draw(_health_override())}
+    if healthy_within is not None:
+        _give_health_checks_time(plan, healthy_within)
     return plan
+
+
+def _give_health_checks_time(plan: dict[str, Any], seconds: float) -> None:
+    """Raise MaxPolls (never the interval) of every wave whose enabled health check, as the
+    engine resolves it (built-in <- Defaults <- wave), polls for less than ``seconds``."""
+    from drsorch.plan import parse_plan
+
+    parsed = parse_plan(plan)
+    for raw in plan["Waves"]:
+        check = parsed.health_check_for(parsed.wave(int(raw["WaveNumber"])))
+        if check.enabled and check.poll_interval_seconds * check.max_polls < seconds:
+            polls = math.ceil(seconds / check.poll_interval_seconds)
+            raw["HealthCheck"] = {**raw.get("HealthCheck", {}), "MaxPolls": polls}
 
 
 # -- invalid mutations ---------------------------------------------------------------------
@@ -478,3 +512,341 @@ def make_plan(
         "Defaults": {"HealthCheck": {"Enabled": health_check}},
         "Waves": out,
     }
+
+
+# -- hostile perturbations (issue 7) -------------------------------------------------------
+#
+# A valid plan with one value replaced by something a hostile or careless author writes:
+# coercible look-alikes (1.0, "1", " 5 ", "yes"), Unicode digits, NaN, huge integers,
+# control characters, deep nesting, keys that are escape sequences. Each perturbation says
+# whether validation must refuse it (and at which field path), must accept it (and then the
+# plan is exactly the unperturbed one), or may do either (a type swap into an optional field).
+
+#: Escape sequences that retitle, recolour or clear a terminal.
+TERMINAL_ESCAPES = ("\x1b]0;pwned\x07", "\x1b[2J", "\x1b[31mred\x1b[0m", "\x9b31m", "\u202eevil")
+#: Decimal digits that are not ASCII (Arabic-Indic, Devanagari, fullwidth).
+UNICODE_DIGITS = tuple(
+    "".join(chr(base + d) for d in range(10)) for base in (0x0660, 0x0966, 0xFF10)
+)
+
+
+def _udigits(n: int, rng: random.Random) -> str:
+    table = rng.choice(UNICODE_DIGITS)
+    return "".join(table[int(c)] for c in str(abs(n)))
+
+
+def _int_or(value: Any, default: int) -> int:
+    """``value`` if an earlier perturbation left it a plain integer, else ``default``."""
+    return value if type(value) is int else default
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """A plan changed in one or more hostile ways, and what validation must make of it."""
+
+    kinds: tuple[str, ...]
+    data: dict[str, Any]
+    paths: tuple[str, ...]  # field path of each refused change (empty when accepted)
+    verdict: Literal["reject", "accept", "either"]
+    original: dict[str, Any]  # the valid plan before the changes
+    in_memory_only: bool = False  # holds a value no file can carry (an int of 5000 digits)
+
+    def found_in(self, problems: Iterable[str]) -> bool:
+        """Each refused change is reported at its path (or at a path inside it)."""
+        problems = list(problems)
+        return all(any(p.startswith(path) for p in problems) for path in self.paths)
+
+
+_Perturbed = tuple[str | None, Literal["reject", "accept", "either"]]
+
+
+def _int_fields(data: dict[str, Any], rng: random.Random) -> tuple[dict[str, Any], str, str]:
+    """A (container, key, path) of an integer field of the plan, created when absent."""
+    waves = data["Waves"]
+    i = rng.randrange(len(waves))
+    choice = rng.choice(["WaitTimeSeconds", "TimeoutSeconds", "MaxPolls", "PollIntervalSeconds"])
+    if choice == "TimeoutSeconds":
+        data.setdefault("TimeoutSeconds", 3600)
+        return data, "TimeoutSeconds", "TimeoutSeconds"
+    if choice == "WaitTimeSeconds":
+        waves[i].setdefault("WaitTimeSeconds", 30)
+        return waves[i], "WaitTimeSeconds", f"Waves[{i}].WaitTimeSeconds"
+    hc = waves[i].setdefault("HealthCheck", {})
+    hc.setdefault(choice, 5)
+    return hc, choice, f"Waves[{i}].HealthCheck.{choice}"
+
+
+def _p_wave_number_lookalike(data: dict[str, Any], rng: random.Random) -> _Perturbed:
+    waves = data["Waves"]
+    i = rng.randrange(len(waves))
+    n = _int_or(waves[i]["WaveNumber"], i + 1)
+    waves[i]["WaveNumber"] = rng.choice(
+        [float(n), str(n), f" {n} ", f"{n}\n", f"Wave-{n}", True, _udigits(n, rng), [n]]
+    )
+    return f"Waves[{i}].WaveNumber", "reject"
+
+
+def _p_integer_lookalike(data: dict[str, Any], rng: random.Random) -> _Perturbed:
+    where, key, path = _int_fields(data, rng)
+    n = _int_or(where[key], 5)
+    where[key] = rng.choice(
+        [
+            float(n),
+            n + 0.5,
+            str(n),
+            f" {n} ",
+            True,
+            False,
+            float("nan"),
+            float("inf"),
+            -float("inf"),
+            _udigits(n, rng),
+            "soon",
+        ]
+    )
+    return path, "reject"
+
+
+def _p_order_lookalike(data: dict[str, Any], rng: random.Random) -> _Perturbed:
+    waves = data["Waves"]
+    i = rng.randrange(len(waves))
+    w = waves[i]
+    w["ExecutionType"] = "SEQUENTIAL"
+    order = list(range(1, len(w["ServerIds"]) + 1))
+    rng.shuffle(order)
+    j = rng.randrange(len(order))
+    order[j] = rng.choice([float(order[j]), str(order[j]), True, _udigits(order[j], rng)])
+    w["ExecutionOrder"] = order
+    return f"Waves[{i}].ExecutionOrder[{j}]", "reject"
+
+
+def _p_dependency_lookalike(data: dict[str, Any], rng: random.Random) -> _Perturbed:
+    waves = data["Waves"]
+    i = rng.randrange(len(waves))
+    target = _int_or(rng.choice(waves)["WaveNumber"], 1)
+    bad = rng.choice(
+        [
+            float(target),
+            True,
+            f"Wave-{_udigits(target, rng)}",
+            _udigits(target, rng),
+            f"Wave {target}",
+            f"W-{target}",
+            [target],
+            {"Wave": target},
+            None,
+        ]
+    )
+    k = _append_dependency(waves[i], bad)
+    return f"Waves[{i}].Dependencies[{k}]", "reject"
+
+
+def _p_dependency_spelling(data: dict[str, Any], rng: random.Random) -> _Perturbed:
+    """A documented spelling of an existing reference: the plan must not change."""
+    for w in rng.sample(data["Waves"], len(data["Waves"])):
+        deps = w.get("Dependencies")
+        ints = [k for k, d in enumerate(deps or []) if type(d) is int]
+        if deps and ints:
+            k = rng.choice(ints)
+            n = deps[k]
+            deps[k] = rng.choice([str(n), f"Wave-{n}", f"wave-{n}", f"Wave{n}", f" Wave-{n} "])
+            break
+    return None, "accept"
+
+
+def _p_server_whitespace(data: dict[str, Any], rng: random.Random) -> _Perturbed:
+    """Surrounding whitespace on a server id: the same server (the model trims strings)."""
+    w = rng.choice(data["Waves"])
+    k = rng.randrange(len(w["ServerIds"]))
+    w["ServerIds"][k] = (
+        rng.choice([" ", "\t", "\n", "  "]) + w["ServerIds"][k] + rng.choice(["", " ", "\n"])
+    )
+    return None, "accept"
+
+
+def _p_server_twice_with_whitespace(data: dict[str, Any], rng: random.Random) -> _Perturbed:
+    """The same server again, spelled with whitespace: one server in two places."""
+    waves = data["Waves"]
+    i = rng.randrange(len(waves))
+    j = rng.randrange(len(waves))
+    k = rng.randrange(len(waves[i]["ServerIds"]))
+    sid = waves[i]["ServerIds"][k].strip()
+    waves[j]["ServerIds"].append(rng.choice([f" {sid}", f"{sid} ", f"\t{sid}\n"]))
+    waves[j].pop("ExecutionOrder", None)
+    # The later of the two places in the file is the one reported.
+    later = max((i, k), (j, len(waves[j]["ServerIds"]) - 1))
+    return f"Waves[{later[0]}].ServerIds[{later[1]}]", "reject"
+
+
+def _p_boolean_lookalike(data: dict[str, Any], rng: random.Random) -> _Perturbed:
+    waves = data["Waves"]
+    i = rng.randrange(len(waves))
+    bad = rng.choice(["yes", "true", "false", "no", 1, 0, "on", 1.0])
+    if rng.random() < 0.5:
+        waves[i]["PauseBefore"] = bad
+        return f"Waves[{i}].PauseBefore", "reject"
+    waves[i].setdefault("HealthCheck", {})["Enabled"] = bad
+    return f"Waves[{i}].HealthCheck.Enabled", "reject"
+
+
+def _p_huge_integer(data: dict[str, Any], rng: random.Random) -> _Perturbed:
+    where, key, path = _int_fields(data, rng)
+    where[key] = rng.choice([10**5000, -(10**5000), 10**40, 2**64, -(2**63)])
+    return path, "reject"
+
+
+def _p_unicode_digits_elsewhere(data: dict[str, Any], rng: random.Random) -> _Perturbed:
+    choice = rng.choice(["account", "region", "role", "external"])
+    account = "111122223333"
+    target = data.setdefault("Target", {"AccountId": account})
+    if choice == "account":
+        target["AccountId"] = _udigits(111122223333, rng)
+        target.pop("RoleArn", None)
+        return "Target.AccountId", "reject"
+    if choice == "region":
+        target["Region"] = f"us-east-{_udigits(1, rng)}"
+        return "Target.Region", "reject"
+    if choice == "role":
+        target["RoleArn"] = f"arn:aws:iam::{_udigits(111122223333, rng)}:role/Dr"
+        return "Target.RoleArn", "reject"
+    target["ExternalId"] = f"ext-{_udigits(42, rng)}"
+    return "Target.ExternalId", "reject"
+
+
+def _p_control_characters(data: dict[str, Any], rng: random.Random) -> _Perturbed:
+    escape = rng.choice(TERMINAL_ESCAPES)
+    choice = rng.choice(["PlanName", "WaveName", "Description", "ServerIds", "PlanId"])
+    if choice in {"PlanName", "Description", "PlanId"}:
+        data[choice] = rng.choice(["Payments ", ""]) + escape
+        return choice, "reject"
+    waves = data["Waves"]
+    i = rng.randrange(len(waves))
+    if choice == "WaveName":
+        waves[i]["WaveName"] = "Web " + escape
+        return f"Waves[{i}].WaveName", "reject"
+    k = rng.randrange(len(waves[i]["ServerIds"]))
+    waves[i]["ServerIds"][k] = waves[i]["ServerIds"][k][:5] + escape
+    return f"Waves[{i}].ServerIds[{k}]", "reject"
+
+
+def _p_hostile_key(data: dict[str, Any], rng: random.Random) -> _Perturbed:
+    key = rng.choice(["Bogus", "x y", "", "a.b", "[0]"]) + rng.choice(TERMINAL_ESCAPES)
+    waves = data["Waves"]
+    if rng.random() < 0.5:
+        data[key] = rng.choice([1, "v", None])
+        return "", "reject"  # a top-level key: the path is the (escaped) key itself
+    i = rng.randrange(len(waves))
+    waves[i][key] = 1
+    return f"Waves[{i}]", "reject"
+
+
+def _p_deep_nesting(data: dict[str, Any], rng: random.Random) -> _Perturbed:
+    value: Any = rng.choice([1, "x", None])
+    for _ in range(rng.randint(40, 400)):
+        value = [value] if rng.random() < 0.7 else {"k": value}
+    field = rng.choice(["Description", "PlanName", "Waves[0].HealthCheck", "Waves[0].ServerIds"])
+    if field.startswith("Waves[0]."):
+        data["Waves"][0][field.removeprefix("Waves[0].")] = value
+    else:
+        data[field] = value
+    return field, "reject"
+
+
+_JUNK: tuple[Any, ...] = (None, [], {}, 1.5, -7, True, "x", [[[]]], {"a": {"b": 1}}, "\x1b[2J")
+
+
+def _p_type_swap(data: dict[str, Any], rng: random.Random) -> _Perturbed:
+    """Any field of the plan or of one wave gets a value of a random type."""
+    waves = data["Waves"]
+    if rng.random() < 0.3:
+        key = rng.choice(
+            [
+                "PlanId",
+                "PlanName",
+                "ExecutionType",
+                "TimeoutSeconds",
+                "Target",
+                "Notifications",
+                "Defaults",
+                "Waves",
+                "Description",
+            ]
+        )
+        data[key] = rng.choice(_JUNK)
+        return key, "either"
+    i = rng.randrange(len(waves))
+    key = rng.choice(
+        [
+            "WaveNumber",
+            "WaveName",
+            "ServerIds",
+            "ExecutionType",
+            "ExecutionOrder",
+            "Dependencies",
+            "WaitTimeSeconds",
+            "HealthCheck",
+            "PauseBefore",
+        ]
+    )
+    waves[i][key] = rng.choice(_JUNK)
+    return f"Waves[{i}]", "either"
+
+
+_PERTURBERS: dict[str, Callable[[dict[str, Any], random.Random], _Perturbed]] = {
+    "wave_number_lookalike": _p_wave_number_lookalike,
+    "integer_lookalike": _p_integer_lookalike,
+    "order_lookalike": _p_order_lookalike,
+    "dependency_lookalike": _p_dependency_lookalike,
+    "dependency_spelling": _p_dependency_spelling,
+    "server_whitespace": _p_server_whitespace,
+    "server_twice_with_whitespace": _p_server_twice_with_whitespace,
+    "boolean_lookalike": _p_boolean_lookalike,
+    "huge_integer": _p_huge_integer,
+    "unicode_digits": _p_unicode_digits_elsewhere,
+    "control_characters": _p_control_characters,
+    "hostile_key": _p_hostile_key,
+    "deep_nesting": _p_deep_nesting,
+    "type_swap": _p_type_swap,
+}
+PERTURBATION_KINDS: tuple[str, ...] = tuple(_PERTURBERS)
+#: Perturbations whose result a YAML or JSON file can carry (no 5000-digit integers).
+FILE_PERTURBATION_KINDS: tuple[str, ...] = tuple(k for k in _PERTURBERS if k != "huge_integer")
+
+
+def perturb(data: dict[str, Any], kinds: Iterable[str], rng: random.Random) -> Perturbation:
+    """A copy of a valid raw plan changed by each perturbation of ``kinds`` in turn."""
+    changed = copy.deepcopy(data)
+    # Changes that replace whole structures go last, so the others find what they expect.
+    kinds = tuple(sorted(kinds, key=lambda k: k in {"deep_nesting", "type_swap"}))
+    paths: list[str] = []
+    verdicts: list[str] = []
+    for kind in kinds:
+        path, verdict = _PERTURBERS[kind](changed, rng)
+        verdicts.append(verdict)
+        if path is not None and verdict == "reject":
+            paths.append(path)
+    # A type swap may overwrite an earlier refused value with a valid one: then only
+    # "either" is certain.
+    verdict: Literal["reject", "accept", "either"] = (
+        "either" if "either" in verdicts else "reject" if "reject" in verdicts else "accept"
+    )
+    # A later change can overwrite an earlier one (a type swap over a refused value): only
+    # the verdict of the whole is certain, not each path.
+    if len(kinds) > 1:
+        paths = []
+    return Perturbation(
+        kinds, changed, tuple(paths), verdict, copy.deepcopy(data), "huge_integer" in kinds
+    )
+
+
+@st.composite
+def hostile_plans(
+    draw: st.DrawFn,
+    kinds: Iterable[str] = PERTURBATION_KINDS,
+    max_perturbations: int = 2,
+    **plans_kwargs: Any,
+) -> Perturbation:
+    """A valid generated plan changed by 1..max_perturbations hostile perturbations."""
+    data = draw(plans(**plans_kwargs))
+    chosen = draw(st.lists(st.sampled_from(sorted(kinds)), min_size=1, max_size=max_perturbations))
+    return perturb(data, chosen, random.Random(draw(st.integers(0, 2**32))))

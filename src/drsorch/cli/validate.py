@@ -10,6 +10,8 @@ import click
 from drsorch.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from drsorch.errors import PlanError
 from drsorch.plan import DRS_MAX_SERVERS_PER_JOB, Plan, load_plan, plan_json_schema
+from drsorch.plan.loader import display_path
+from drsorch.text import printable
 
 # Past this many steps (or waves in one step) a summary line shows the ends and elides the
 # middle: a 10 000-wave plan must still get a *short* summary.
@@ -35,7 +37,7 @@ def summarize(plan: Plan) -> list[str]:
     )
     chain = plan.longest_chain()
     lines = [
-        f"plan {plan.plan_id} ({plan.plan_name}): {plan.execution_type}, "
+        f"plan {plan.plan_id} ({printable(plan.plan_name)}): {plan.execution_type}, "
         f"{len(plan.waves)} wave{'s' * (len(plan.waves) != 1)}, "
         f"{len(servers)} server{'s' * (len(servers) != 1)}",
         f"run order: {order}",
@@ -56,22 +58,26 @@ def summarize(plan: Plan) -> list[str]:
 @click.argument("plans", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--quiet", "-q", is_flag=True, help="Print only problems.")
 def validate_cmd(plans: tuple[str, ...], quiet: bool) -> None:
-    """Check recovery plan files; exit 0 if all are valid, 2 with every problem otherwise."""
+    """Check recovery plan files; exit 0 if all are valid, 2 with every problem otherwise.
+
+    Every line printed passes :func:`drsorch.text.printable` (the loader already escapes what
+    it quotes from a file; this is the last line of defence for the operator's terminal).
+    """
     bad = 0
     for path in plans:
         try:
             plan = load_plan(path)
         except PlanError as exc:
             bad += 1
-            click.echo(f"{exc}", err=True)
+            click.echo(printable(exc), err=True)
             if exc.problems != [str(exc)]:
                 for problem in exc.problems:
-                    click.echo(f"  {problem}", err=True)
+                    click.echo(f"  {printable(problem)}", err=True)
             continue
         if not quiet:
-            click.echo(f"{path}: valid")
+            click.echo(f"{display_path(path)}: valid")
             for line in summarize(plan):
-                click.echo(f"  {line}")
+                click.echo(f"  {printable(line)}")
     sys.exit(EXIT_BAD_INPUT if bad else EXIT_OK)
 
 

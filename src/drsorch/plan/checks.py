@@ -1,130 +1,284 @@
 """Rules that relate several fields of a plan (design §3, validation).
 
-These run on the raw mapping read from the file, tolerant of bad types, so that they report
-their findings even when field-level validation failed elsewhere: a user fixing a plan sees
-every problem in one pass. Each finding names the field path, e.g.
-``Waves[2].Dependencies[0]: wave 7 does not exist``.
+The model (:mod:`drsorch.plan.model`) is the single source of truth for what a value means;
+these rules only ever judge values *as the model reads them*:
+
+- :func:`check_model` runs on a validated :class:`~drsorch.plan.model.Plan`. It alone decides
+  whether a plan whose fields are all valid is accepted, so a plan that passes validation
+  is exactly the plan the engine runs: no ``1.0`` / ``"1"`` / ``" 5 "`` that the model
+  coerced one way and a check read another.
+- :func:`check_plan` runs on the raw mapping when field validation failed elsewhere, so that
+  a user fixing a plan sees every problem in one pass. It reads each value through the
+  model's own field types (same strictness, same whitespace trimming) and skips values the
+  model refused (those are reported by the model already).
+
+Both build the same :class:`WaveView` and share the rules. Each finding names the field
+path, e.g. ``Waves[2].Dependencies[0]: wave 7 does not exist``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from drsorch.plan.model import WAVE_REF_RE
+from pydantic import TypeAdapter, ValidationError
+
+from drsorch.plan.model import (
+    ROLE_ARN_RE,
+    VALUE_CONFIG,
+    WAVE_REF_RE,
+    AccountId,
+    Number,
+    Plan,
+    RoleArn,
+    ServerId,
+    WaveKind,
+    WaveNumber,
+    WaveRef,
+    show,
+)
+
+T = TypeVar("T")
+
+_WAVE_NUMBER: TypeAdapter[int] = TypeAdapter(WaveNumber, config=VALUE_CONFIG)
+_WAVE_REF: TypeAdapter[int] = TypeAdapter(WaveRef, config=VALUE_CONFIG)
+_SERVER_ID: TypeAdapter[str] = TypeAdapter(ServerId, config=VALUE_CONFIG)
+_POSITION: TypeAdapter[int] = TypeAdapter(Number, config=VALUE_CONFIG)
+_KIND: TypeAdapter[str] = TypeAdapter(WaveKind, config=VALUE_CONFIG)
+_ACCOUNT: TypeAdapter[str] = TypeAdapter(AccountId, config=VALUE_CONFIG)
+_ROLE: TypeAdapter[str] = TypeAdapter(RoleArn, config=VALUE_CONFIG)
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
+def _read(adapter: TypeAdapter[T], value: Any) -> T | None:
+    """``value`` as the model reads it, or None if the model refuses it."""
+    try:
+        return adapter.validate_python(value)
+    except (ValidationError, ValueError, TypeError, RecursionError):
+        return None
+
+
+@dataclass(frozen=True)
+class WaveView:
+    """One wave's values as the model reads them (None: missing, or refused by the model)."""
+
+    index: int  # position in Waves
+    number: int | None
+    servers: tuple[tuple[int, str], ...]  # (position in ServerIds, normalised id)
+    server_count: int | None  # len(ServerIds) when it is a list
+    dependencies: tuple[tuple[int, int], ...] | None  # (position, wave); None = omitted
+    kind: str | None  # ExecutionType; None = refused
+    order: tuple[int, ...] | None  # ExecutionOrder; None = omitted
+    order_complete: bool  # every entry was an integer
+
+
+@dataclass(frozen=True)
+class PlanView:
+    waves: tuple[WaveView, ...]
+    all_numbers_known: bool  # every wave's WaveNumber was read (none missing or refused)
+    # What refused WaveNumbers were probably meant to be ("1" or 1.0 -> 1): only so as not
+    # to add "wave 1 does not exist" to "WaveNumber: must be an integer"; never to accept.
+    refused_numbers: frozenset[int]
+    account: str | None
+    role_arn: str | None
+
+
+def view_of_model(plan: Plan) -> PlanView:
+    waves = tuple(
+        WaveView(
+            index=i,
+            number=w.wave_number,
+            servers=tuple(enumerate(w.server_ids)),
+            server_count=len(w.server_ids),
+            dependencies=None if w.dependencies is None else tuple(enumerate(w.dependencies)),
+            kind=w.execution_type,
+            order=None if w.execution_order is None else tuple(w.execution_order),
+            order_complete=True,
+        )
+        for i, w in enumerate(plan.waves)
+    )
+    target = plan.target
+    return PlanView(
+        waves,
+        all_numbers_known=True,
+        refused_numbers=frozenset(),
+        account=target.account_id if target else None,
+        role_arn=target.role_arn if target else None,
+    )
+
+
+def _wave_view(i: int, w: Mapping[str, Any]) -> WaveView:
+    ids = w.get("ServerIds")
+    servers: list[tuple[int, str]] = []
+    if isinstance(ids, list):
+        for j, raw in enumerate(ids):
+            sid = _read(_SERVER_ID, raw)
+            if sid is not None:
+                servers.append((j, sid))
+    deps_raw = w.get("Dependencies")
+    deps: list[tuple[int, int]] | None = None
+    if isinstance(deps_raw, list):
+        deps = []
+        for j, raw in enumerate(deps_raw):
+            d = _read(_WAVE_REF, raw)
+            if d is not None:
+                deps.append((j, d))
+    elif deps_raw is not None:
+        deps = []  # not a list: the model reports it; the wave waits for nothing here
+    order_raw = w.get("ExecutionOrder")
+    order: list[int] | None = None
+    order_complete = True
+    if isinstance(order_raw, list):
+        order = []
+        for raw in order_raw:
+            p = _read(_POSITION, raw)
+            if p is None:
+                order_complete = False
+            else:
+                order.append(p)
+    elif order_raw is not None:
+        order, order_complete = [], False
+    return WaveView(
+        index=i,
+        number=_read(_WAVE_NUMBER, w.get("WaveNumber")),
+        servers=tuple(servers),
+        server_count=len(ids) if isinstance(ids, list) else None,
+        dependencies=None if deps is None else tuple(deps),
+        kind=_read(_KIND, w.get("ExecutionType", "PARALLEL")),
+        order=None if order is None else tuple(order),
+        order_complete=order_complete,
+    )
+
+
+def view_of_data(data: Mapping[str, Any]) -> PlanView:
+    raw_waves = data.get("Waves")
+    raw = [w for w in raw_waves if isinstance(w, dict)] if isinstance(raw_waves, list) else []
+    waves = tuple(
+        _wave_view(i, w)
+        for i, w in enumerate(raw_waves if isinstance(raw_waves, list) else [])
+        if isinstance(w, dict)
+    )
+    known = (
+        isinstance(raw_waves, list)
+        and len(raw) == len(raw_waves)
+        and all(w.number is not None for w in waves)
+    )
+    refused = frozenset(
+        n
+        for w, v in zip(raw, waves, strict=True)
+        if v.number is None and (n := _guess(w.get("WaveNumber"))) is not None
+    )
+    target = data.get("Target")
+    account = role = None
+    if isinstance(target, dict):
+        account = _read(_ACCOUNT, target.get("AccountId"))
+        role = _read(_ROLE, target.get("RoleArn"))
+    return PlanView(waves, known, refused, account=account, role_arn=role)
+
+
+def _guess(value: Any) -> int | None:
+    """The wave number a refused WaveNumber probably meant, for wording messages only."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
         return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    if isinstance(value, str) and (m := WAVE_REF_RE.fullmatch(value.strip())):
+        return int(m.group(1)) if len(m.group(1)) <= 12 else None
     return None
 
 
-def _ref(value: Any) -> int | None:
-    if isinstance(value, str) and (m := WAVE_REF_RE.match(value.strip())):
-        return int(m.group(1))
-    return _int(value)
+def check_model(plan: Plan) -> list[str]:
+    """Every cross-field problem of a plan whose fields are all valid."""
+    return check_view(view_of_model(plan))
 
 
-def _waves(data: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
-    waves = data.get("Waves")
-    if not isinstance(waves, list):
-        return []
-    return [(i, w) for i, w in enumerate(waves) if isinstance(w, dict)]
+def check_plan(data: Mapping[str, Any]) -> list[str]:
+    """Every cross-field problem of a raw plan, read through the model's field types."""
+    return check_view(view_of_data(data))
 
 
-def check_plan(data: dict[str, Any]) -> list[str]:
-    """Every cross-field problem of a raw plan, each prefixed by its field path."""
-    waves = _waves(data)
+def check_view(view: PlanView) -> list[str]:
     problems: list[str] = []
-    problems += _duplicate_waves(waves)
-    problems += _duplicate_servers(waves)
-    problems += _orders(waves)
-    problems += _dependencies(waves)
-    problems += _target(data)
+    problems += _duplicate_waves(view.waves)
+    problems += _duplicate_servers(view.waves)
+    problems += _orders(view.waves)
+    problems += _dependencies(view)
+    problems += _target(view)
     return problems
 
 
-def _duplicate_waves(waves: list[tuple[int, dict[str, Any]]]) -> Iterator[str]:
+def _duplicate_waves(waves: tuple[WaveView, ...]) -> Iterator[str]:
     seen: dict[int, int] = {}
-    for i, w in waves:
-        n = _int(w.get("WaveNumber"))
-        if n is None:
+    for w in waves:
+        if w.number is None:
             continue
-        if n in seen:
-            yield f"Waves[{i}].WaveNumber: wave {n} is already defined at Waves[{seen[n]}]"
+        if w.number in seen:
+            yield (
+                f"Waves[{w.index}].WaveNumber: wave {w.number} is already defined at "
+                f"Waves[{seen[w.number]}]"
+            )
         else:
-            seen[n] = i
+            seen[w.number] = w.index
 
 
-def _duplicate_servers(waves: list[tuple[int, dict[str, Any]]]) -> Iterator[str]:
+def _duplicate_servers(waves: tuple[WaveView, ...]) -> Iterator[str]:
     seen: dict[str, tuple[int, str]] = {}  # server id -> (wave index, "wave N")
-    for i, w in waves:
-        ids = w.get("ServerIds")
-        if not isinstance(ids, list):
-            continue
-        label = f"wave {w.get('WaveNumber')}"
-        for j, sid in enumerate(ids):
-            if not isinstance(sid, str):
-                continue
+    for w in waves:
+        label = f"wave {w.number}" if w.number is not None else f"Waves[{w.index}]"
+        for j, sid in w.servers:
             if sid in seen:
                 # Compare positions, not labels: two waves may (wrongly) share a WaveNumber.
                 first, where = seen[sid]
-                where = "earlier in this wave" if first == i else f"in {where}"
-                yield f"Waves[{i}].ServerIds[{j}]: {sid} is already {where}"
+                where = "earlier in this wave" if first == w.index else f"in {where}"
+                yield f"Waves[{w.index}].ServerIds[{j}]: {sid} is already {where}"
             else:
-                seen[sid] = (i, label)
+                seen[sid] = (w.index, label)
 
 
-def _orders(waves: list[tuple[int, dict[str, Any]]]) -> Iterator[str]:
-    for i, w in waves:
-        order = w.get("ExecutionOrder")
-        if order is None:
+def _orders(waves: tuple[WaveView, ...]) -> Iterator[str]:
+    for w in waves:
+        if w.order is None or w.kind is None:
             continue
-        kind = w.get("ExecutionType", "PARALLEL")
-        if kind != "SEQUENTIAL":
+        if w.kind != "SEQUENTIAL":
             yield (
-                f"Waves[{i}].ExecutionOrder: only a SEQUENTIAL wave has a launch order "
-                f"(this wave is {kind})"
+                f"Waves[{w.index}].ExecutionOrder: only a SEQUENTIAL wave has a launch order "
+                f"(this wave is {w.kind})"
             )
             continue
-        ids = w.get("ServerIds")
-        if not isinstance(order, list) or not isinstance(ids, list) or not ids:
-            continue
-        expected = list(range(1, len(ids) + 1))
-        if sorted(o for o in order if _int(o) is not None) != expected or len(order) != len(ids):
+        if not w.order_complete or not w.server_count:
+            continue  # a refused entry or ServerIds is reported by the model
+        if sorted(w.order) != list(range(1, w.server_count + 1)):
             yield (
-                f"Waves[{i}].ExecutionOrder: {order} is not a permutation of "
-                f"1..{len(ids)} (one 1-based position per server in ServerIds)"
+                f"Waves[{w.index}].ExecutionOrder: {show(list(w.order))} is not a permutation "
+                f"of 1..{w.server_count} (one 1-based position per server in ServerIds)"
             )
 
 
-def _dependencies(waves: list[tuple[int, dict[str, Any]]]) -> Iterator[str]:
-    numbers = {n for _, w in waves if (n := _int(w.get("WaveNumber"))) is not None}
+def _dependencies(view: PlanView) -> Iterator[str]:
+    waves = view.waves
+    numbers = {w.number for w in waves if w.number is not None}
     ordered = sorted(numbers)
     previous = dict(zip(ordered[1:], ordered, strict=False))
     graph: dict[int, list[int]] = {}
-    for i, w in waves:
-        n = _int(w.get("WaveNumber"))
-        deps = w.get("Dependencies")
+    for w in waves:
+        n = w.number
         if n is None:
             continue
-        if deps is None:
-            graph[n] = [previous[n]] if n in previous else []
+        if w.dependencies is None:
+            # "The previous wave" is only known when every WaveNumber is.
+            if view.all_numbers_known:
+                graph[n] = [previous[n]] if n in previous else []
             continue
-        if not isinstance(deps, list):
-            continue
-        graph[n] = []
-        for j, raw in enumerate(deps):
-            d = _ref(raw)
-            if d is None:
-                continue
+        graph.setdefault(n, [])
+        for j, d in w.dependencies:
             if d == n:
-                yield f"Waves[{i}].Dependencies[{j}]: wave {n} depends on itself"
-            elif d not in numbers:
-                yield f"Waves[{i}].Dependencies[{j}]: wave {d} does not exist"
-            else:
+                yield f"Waves[{w.index}].Dependencies[{j}]: wave {n} depends on itself"
+            elif d in numbers:
                 graph[n].append(d)
+            elif d not in view.refused_numbers:  # else it is the wave whose number was refused
+                yield f"Waves[{w.index}].Dependencies[{j}]: wave {d} does not exist"
     for cycle in _cycles(graph):
         yield "Waves: dependency cycle " + " -> ".join(str(n) for n in cycle)
 
@@ -169,15 +323,12 @@ def _cycles(graph: dict[int, list[int]]) -> list[list[int]]:
     return found
 
 
-def _target(data: dict[str, Any]) -> Iterator[str]:
-    target = data.get("Target")
-    if not isinstance(target, dict):
+def _target(view: PlanView) -> Iterator[str]:
+    if view.account is None or view.role_arn is None:
         return
-    account, role = target.get("AccountId"), target.get("RoleArn")
-    if isinstance(role, str) and account is not None:
-        parts = role.split(":")
-        if len(parts) > 4 and parts[4].isdigit() and parts[4] != str(account):
-            yield (
-                f"Target.RoleArn: the role is in account {parts[4]}, "
-                f"but Target.AccountId is {account}"
-            )
+    m = ROLE_ARN_RE.fullmatch(view.role_arn)
+    if m and m.group(1) != view.account:
+        yield (
+            f"Target.RoleArn: the role is in account {m.group(1)}, "
+            f"but Target.AccountId is {view.account}"
+        )

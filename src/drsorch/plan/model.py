@@ -3,12 +3,31 @@
 Owns the *shape* of a plan — every field, its type, default and range — and the derived
 views the engine needs (effective dependencies, launch order, health-check settings).
 Rules that relate several fields (duplicates, cycles, permutations) live in
-:mod:`drsorch.plan.checks`, so that all of a file's problems are reported together.
+:mod:`drsorch.plan.checks`; they judge the values *this model* produced, so a plan that
+validates is exactly the plan the engine runs.
+
+Value policy (issue 7) — the model is the one place that decides what a value means:
+
+- **Integers are integers.** ``WaveNumber``, ``ExecutionOrder`` entries, ``WaitTimeSeconds``,
+  ``TimeoutSeconds`` and the health-check numbers must be written as integers. ``1.0``,
+  ``"1"``, ``" 5 "``, ``true``, ``.nan`` are refused with a message naming the field; nothing
+  is coerced. (YAML's own integer spellings, ``1_000`` or ``0x10``, are integers.)
+- **Wave references** in ``Dependencies`` are an integer or one of the documented strings
+  ``"3"``, ``"Wave-3"``, ``"wave-3"``, ``"Wave3"`` (ASCII digits only); surrounding
+  whitespace is ignored, as in every string.
+- **Booleans are booleans**: ``"yes"`` (quoted), ``1`` or ``"true"`` are not ``true``.
+- **Strings** lose surrounding whitespace before any check (``str_strip_whitespace``); server
+  ids are compared for duplicates after that, so ``" s-…"`` and ``"s-…"`` are one server.
+- **Patterns are ASCII** and match the whole value: ``٣`` is not a digit, ``\\n`` does not end
+  an id.
+- **Names** (``PlanName``, ``WaveName``) contain no control characters; ``Description`` may
+  hold line breaks and tabs but no other control character.
 """
 
 from __future__ import annotations
 
 import re
+import reprlib
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,27 +40,91 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_pascal
 
+from drsorch.text import printable
+
+# ASCII only, whole value (matched with fullmatch): [0-9], never \d or \w, which accept
+# Unicode digits and letters. The same strings are the JSON Schema patterns.
 SERVER_ID_RE = re.compile(r"^s-[0-9a-zA-Z]{17}$")
 PLAN_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
-REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
-ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+ACCOUNT_ID_RE = re.compile(r"^[0-9]{12}$")
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$")
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):role/[A-Za-z0-9_+=,.@/-]{1,512}$")
 TOPIC_ARN_RE = re.compile(
-    r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):(\d{12}):[A-Za-z0-9_-]{1,256}(\.fifo)?$"
+    r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):([0-9]{12}):[A-Za-z0-9_-]{1,256}(\.fifo)?$"
 )
-EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
-WAVE_REF_RE = re.compile(r"^(?:[Ww]ave-?)?(\d+)$")
+EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$")
+WAVE_REF_RE = re.compile(r"^(?:[Ww]ave-?)?([0-9]+)$")
 
 MAX_WAIT_SECONDS = 86_400  # one day between waves is already absurd
 MAX_TIMEOUT_SECONDS = 7 * 86_400  # a week-long execution is a mistake
 MAX_WAVE_NUMBER = 10_000
 DRS_MAX_SERVERS_PER_JOB = 100
 
+#: How every value of a plan is read; the cross-field checks validate single values with
+#: the same settings (:mod:`drsorch.plan.checks`), so they see what the model sees.
+VALUE_CONFIG = ConfigDict(strict=True, str_strip_whitespace=True)
+
+# -- values in messages ----------------------------------------------------------------------
+
+
+class _Repr(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 200:  # repr() refuses past 4300 digits; and nobody reads them
+            return f"<a number of about {int(x.bit_length() * 0.30103)} digits>"
+        return super().repr_int(x, level)
+
+
+_REPR = _Repr()
+_REPR.maxstring = 60
+_REPR.maxother = 60
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxfrozenset = 8
+_REPR.maxdict = 6
+_REPR.maxlevel = 3
+
+
+def show(value: Any) -> str:
+    """A value from a plan file as a message shows it: short, quoted like Python, printable.
+
+    Bounded whatever the input: long strings and lists are cut, deep or recursive nesting
+    is elided, and an integer of thousands of digits is described, not converted.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"a number of about {int(value.bit_length() * 0.30103)} digits"
+    try:
+        text = _REPR.repr(value)
+    except (ValueError, RecursionError):  # e.g. a huge int inside a list
+        text = f"a {type(value).__name__}"
+    return printable(text)
+
+
+def describe(value: Any) -> str:
+    """What a wrongly typed value is, in a DR engineer's words: ``the text '1'``, ``1.5``."""
+    if value is None:
+        return "null (no value)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return show(value)
+    if isinstance(value, str):
+        return f"the text {show(value)}"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, bytes | bytearray):
+        return "binary data"
+    return {"date": "a date", "datetime": "a date and time"}.get(
+        type(value).__name__, f"a {printable(type(value).__name__)}"
+    )
+
+
+# -- value types -----------------------------------------------------------------------------
+
 
 def _matches(pattern: re.Pattern[str], what: str) -> Any:
     def check(value: str) -> str:
-        if not pattern.match(value):
-            raise ValueError(f"{value!r} is not {what}")
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{show(value)} is not {what}")
         return value
 
     return AfterValidator(check)
@@ -51,28 +134,67 @@ def _account_id(value: Any) -> Any:
     # YAML reads an unquoted 111122223333 as an int; accept it when it is 12 digits, and
     # let the pattern name any other number ("'12345' is not an AWS account id").
     if isinstance(value, int) and not isinstance(value, bool):
+        if value.bit_length() > 64:
+            raise ValueError(f"{show(value)} is not an AWS account id (12 digits)")
+        if len(str(value)) != 12:
+            raise ValueError(
+                f"the number {value} is not an AWS account id (12 digits); an account id "
+                "written without quotes is read as a number, which drops leading zeros (and "
+                'reads 0-prefixed ones as octal): write it in quotes, e.g. "012345678901"'
+            )
         return str(value)
     return value
 
 
-def _not_bool(value: Any) -> Any:
-    # pydantic takes true/false as 1/0; in a plan `WaitTimeSeconds: yes` is a mistake.
+def _integer(value: Any) -> Any:
+    """Strict integers: only an integer written as one (see the value policy above)."""
     if isinstance(value, bool):
+        # pydantic would take true/false as 1/0; in a plan `WaitTimeSeconds: yes` is a mistake.
         raise ValueError(f"must be a number, not {str(value).lower()}")
-    return value
+    if isinstance(value, int):
+        return value
+    hint = ""
+    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+", value.strip()):
+        hint = " (write the number without quotes)"
+    elif isinstance(value, float) and value.is_integer():
+        hint = f" (write {int(value)})"
+    raise ValueError(f"must be an integer, not {describe(value)}{hint}")
 
 
-Number = Annotated[int, BeforeValidator(_not_bool)]
+Number = Annotated[int, BeforeValidator(_integer)]
+WaveNumber = Annotated[Number, Field(ge=1, le=MAX_WAVE_NUMBER)]
+WaveKind = Literal["PARALLEL", "SEQUENTIAL"]
 
 
 def _wave_ref(value: Any) -> Any:
-    """Normalize ``3``, ``"3"``, ``"Wave-3"`` to ``3``."""
-    _not_bool(value)
-    if isinstance(value, str) and (m := WAVE_REF_RE.match(value.strip())):
-        return int(m.group(1))
+    """Normalize ``3``, ``"3"``, ``"Wave-3"`` to ``3``; nothing else is a reference."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {str(value).lower()}")
+    if isinstance(value, int):
+        return value
     if isinstance(value, str):
-        raise ValueError(f"{value!r} is not a wave reference (a WaveNumber or 'Wave-N')")
-    return value
+        m = WAVE_REF_RE.fullmatch(value.strip(" \t\r\n"))
+        if m and len(m.group(1)) <= 12:
+            return int(m.group(1))
+        raise ValueError(f"{show(value)} is not a wave reference (a WaveNumber or 'Wave-N')")
+    raise ValueError(f"must be a WaveNumber or 'Wave-N', not {describe(value)}")
+
+
+def _no_controls(*, multiline: bool) -> Any:
+    def check(value: str) -> str:
+        text = value.replace("\r\n", "\n") if multiline else value
+        safe = printable(text, keep_newlines=multiline)
+        if safe != text:
+            bad = next(c for c, s in zip(text, safe, strict=False) if c != s)
+            what = "tab" if bad == "\t" else printable(bad)
+            raise ValueError(f"must not contain control characters (found {what})")
+        return value
+
+    return AfterValidator(check)
+
+
+Name = Annotated[str, Field(max_length=256), _no_controls(multiline=False)]
+Text = Annotated[str, Field(max_length=4096), _no_controls(multiline=True)]
 
 
 ServerId = Annotated[
@@ -123,11 +245,11 @@ WaveRef = Annotated[
 
 class _Model(BaseModel):
     model_config = ConfigDict(
+        **VALUE_CONFIG,
         alias_generator=to_pascal,
         populate_by_name=True,  # code may build models by field name; files may not
         extra="forbid",
         frozen=True,
-        str_strip_whitespace=True,
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,10 +308,10 @@ class Notifications(_Model):
 class Wave(_Model):
     """One wave: a set of servers recovered together, after its dependencies."""
 
-    wave_number: Number = Field(ge=1, le=MAX_WAVE_NUMBER)
-    wave_name: str | None = Field(None, max_length=256)
+    wave_number: WaveNumber
+    wave_name: Name | None = None
     server_ids: list[ServerId] = Field(min_length=1, description="DRS source server ids")
-    execution_type: Literal["PARALLEL", "SEQUENTIAL"] = "PARALLEL"
+    execution_type: WaveKind = "PARALLEL"
     execution_order: list[Number] | None = Field(
         None, description="SEQUENTIAL only: launch order as 1-based positions in ServerIds"
     )
@@ -215,8 +337,8 @@ class Plan(_Model):
     """A recovery plan: a DAG of waves run as a DRILL or a RECOVERY."""
 
     plan_id: Annotated[str, _matches(PLAN_ID_RE, "a plan id ([A-Za-z0-9_-], 1-64 characters)")]
-    plan_name: str = Field(min_length=1, max_length=256)
-    description: str | None = Field(None, max_length=4096)
+    plan_name: Annotated[Name, Field(min_length=1)]
+    description: Text | None = None
     execution_type: Literal["DRILL", "RECOVERY"] = "DRILL"
     timeout_seconds: Number = Field(14_400, ge=1, le=MAX_TIMEOUT_SECONDS)
     target: Target | None = None
