@@ -128,7 +128,7 @@ def simulated(
         target_account_id=account,
         region=region_name,
         sleep_slice=1.0 if speed else None,
-        save_every=0.0 if speed else 1.0,
+        save_every=0.0 if speed else 3600.0,
         environment="simulator",
         keep_state=False,
     )

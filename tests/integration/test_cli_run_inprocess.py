@@ -242,7 +242,7 @@ def test_sts_failures_are_bad_input_not_bugs(
     from botocore.stub import Stubber
 
     from drsorch.cli import EXIT_BAD_INPUT
-    from drsorch.cli.render import exit_code_for
+    from drsorch.outcomes import exit_code_for_error as exit_code_for
     from drsorch.wiring import _caller_identity
 
     sts = boto3.Session(

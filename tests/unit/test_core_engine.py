@@ -47,13 +47,13 @@ def of(cmds: list[m.Message], kind: type[m.Message]) -> list[Any]:
 def test_core_imports_no_boto3_and_reads_no_clock() -> None:
     """Invariant 2: importing the core loads neither boto3 nor botocore."""
     code = (
-        "import sys, drsorch.core, drsorch.core.scheduler, drsorch.core.progress;"
+        "import sys, drsorch.core, drsorch.core.scheduler, drsorch.core.timekeeping;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3','botocore')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-    import drsorch.core.progress as progress
     import drsorch.core.scheduler as scheduler
+    import drsorch.core.timekeeping as progress
 
     for module in (scheduler, progress):
         source = open(module.__file__ or "").read()  # noqa: SIM115

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.utils.history import make_record
 
-from drsorch.cli.progress import ProgressLog
+from drsorch.cli.live import ProgressLog
 from drsorch.cli.render import (
     echo_json,
     exits_on_errors,

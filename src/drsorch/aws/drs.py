@@ -34,6 +34,7 @@ from drsorch.aws.types import (
     read_items,
     read_job_field,
 )
+from drsorch.drs_terms import MAX_SERVERS_PER_JOB, TOKEN_TAG, chunks
 from drsorch.errors import (
     AwsError,
     MalformedResponseError,
@@ -51,10 +52,6 @@ __all__ = [
     "DrsAdapter",
 ]
 
-#: Tag whose value is unique per launch attempt; how a lost StartRecovery is found again.
-TOKEN_TAG = "drsorch:token"
-#: DRS quota L-B827C881: source servers in one job (the API model allows 200).
-MAX_SERVERS_PER_JOB = 100
 #: Filter list limits of DescribeSourceServers / DescribeRecoveryInstances / Terminate...
 ID_CHUNK = 200
 #: Filter list limit of DescribeJobs.
@@ -67,12 +64,6 @@ class _JobMayExist(RetryableError):
     """A conflict met by a re-sent StartRecovery: DRS allows one active job per server, so
     the job of the lost first attempt most likely exists but DescribeJobs does not list it
     yet (eventual consistency). Retryable: look again after the next back-off."""
-
-
-def _chunks(ids: Sequence[str], size: int) -> Iterator[list[str]]:
-    unique = list(dict.fromkeys(ids))  # keep order, drop repeats
-    for i in range(0, len(unique), size):
-        yield unique[i : i + size]
 
 
 class DrsAdapter:
@@ -143,7 +134,7 @@ class DrsAdapter:
         """The servers DRS knows among ``server_ids``; unknown ids are absent."""
         op = "DescribeSourceServers"
         found: dict[str, SourceServerInfo] = {}
-        for chunk in _chunks(server_ids, ID_CHUNK):
+        for chunk in chunks(server_ids, ID_CHUNK):
             params = {"filters": {"sourceServerIDs": chunk}}
             for offset, items in self._pages(
                 "describe_source_servers", op, params, server_ids=chunk
@@ -292,7 +283,7 @@ class DrsAdapter:
         """The jobs among ``job_ids``; ids DRS does not return are absent."""
         op = "DescribeJobs"
         found: dict[str, JobInfo] = {}
-        for chunk in _chunks(job_ids, JOB_ID_CHUNK):
+        for chunk in chunks(job_ids, JOB_ID_CHUNK):
             job_id = chunk[0] if len(chunk) == 1 else None
             params = {"filters": {"jobIDs": chunk}}
             for offset, items in self._pages("describe_jobs", op, params, job_id=job_id):
@@ -321,7 +312,7 @@ class DrsAdapter:
         """The recovery instances among the ids; unknown ids are absent."""
         op = "DescribeRecoveryInstances"
         found: dict[str, RecoveryInstanceInfo] = {}
-        for chunk in _chunks(recovery_instance_ids, ID_CHUNK):
+        for chunk in chunks(recovery_instance_ids, ID_CHUNK):
             params = {"filters": {"recoveryInstanceIDs": chunk}}
             for offset, items in self._pages("describe_recovery_instances", op, params):
                 for i, item in enumerate(items):
@@ -338,7 +329,7 @@ class DrsAdapter:
         """
         op = "TerminateRecoveryInstances"
         jobs: list[JobInfo] = []
-        for chunk in _chunks(recovery_instance_ids, ID_CHUNK):
+        for chunk in chunks(recovery_instance_ids, ID_CHUNK):
 
             def send(chunk: list[str] = chunk) -> JobInfo:
                 response = self._client.terminate_recovery_instances(recoveryInstanceIDs=chunk)

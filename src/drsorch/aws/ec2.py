@@ -11,11 +11,12 @@ not know is reported as ``state="not-found"``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from drsorch.aws.retry import RetryPolicy
 from drsorch.aws.types import InstanceHealth, parse_instance_health, read_items
+from drsorch.drs_terms import chunks
 from drsorch.errors import MalformedResponseError, NotFoundError
 
 __all__ = ["EC2_BATCH", "NOT_FOUND", "Ec2Adapter"]
@@ -28,12 +29,6 @@ NOT_FOUND = "not-found"
 _INSTANCE_ID = re.compile(r"\bi-[0-9a-zA-Z]+\b")
 
 
-def _batches(ids: Sequence[str], size: int = EC2_BATCH) -> Iterator[list[str]]:
-    unique = list(dict.fromkeys(ids))
-    for i in range(0, len(unique), size):
-        yield unique[i : i + size]
-
-
 class Ec2Adapter:
     """EC2 operations the engine uses, over a boto3 ``ec2`` client."""
 
@@ -44,7 +39,7 @@ class Ec2Adapter:
     def describe_instance_status(self, instance_ids: Sequence[str]) -> dict[str, InstanceHealth]:
         """Health of every id (``state="not-found"`` for ids EC2 does not know)."""
         out: dict[str, InstanceHealth] = {}
-        for batch in _batches(instance_ids):
+        for batch in chunks(instance_ids, EC2_BATCH):
             out.update(self._describe_batch(batch))
         return {iid: out[iid] for iid in dict.fromkeys(instance_ids)}
 
@@ -113,7 +108,7 @@ class Ec2Adapter:
         """Terminate the instances; returns each one's new state name as EC2 reports it."""
         op = "TerminateInstances"
         out: dict[str, str] = {}
-        for batch in _batches(instance_ids):
+        for batch in chunks(instance_ids, EC2_BATCH):
 
             def send(batch: list[str] = batch) -> Any:
                 return self._client.terminate_instances(InstanceIds=batch)

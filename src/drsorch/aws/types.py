@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
+from drsorch.drs_terms import INSTANCE_RUNNING, STATUS_OK
 from drsorch.errors import MalformedResponseError
 
 __all__ = [
@@ -115,7 +116,9 @@ class InstanceHealth:
     def status_ok(self) -> bool:
         """Running with both status checks ``ok``."""
         return (
-            self.state == "running" and self.instance_status == "ok" and self.system_status == "ok"
+            self.state == INSTANCE_RUNNING
+            and self.instance_status == STATUS_OK
+            and self.system_status == STATUS_OK
         )
 
 

@@ -2,7 +2,8 @@
 
 One click group; each sub-module registers its commands on it, so the command line grows by
 adding a module. Exit codes: 0 COMPLETED / valid, 1 FAILED or CANCELLED, 2 bad input or a
-refused request, 3 the engine itself broke.
+refused request, 3 the engine itself broke; :mod:`drsorch.outcomes` owns them and decides
+which one an outcome gets (the ``EXIT_*`` names here are re-exports).
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ import importlib
 import click
 
 from drsorch import __version__
+from drsorch.outcomes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_INTERNAL = 3
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "main"]
 
 _COMMAND_MODULES = ("validate", "run", "history", "sim")
 

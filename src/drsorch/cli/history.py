@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from drsorch.cli import EXIT_BAD_INPUT, main
+from drsorch.cli import main
 from drsorch.cli.params import MAX_HISTORY_LIMIT
 from drsorch.cli.render import (
     echo_json,
@@ -19,6 +19,7 @@ from drsorch.cli.render import (
     render_record,
 )
 from drsorch.core.statuses import ExecutionStatus
+from drsorch.outcomes import EXIT_BAD_INPUT
 from drsorch.store import DEFAULT_LIMIT, ENV_VAR, open_store
 from drsorch.store.base import Damaged
 from drsorch.text import printable

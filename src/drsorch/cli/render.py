@@ -1,7 +1,8 @@
-"""Shared pieces of the command line: error-to-exit-code mapping and record rendering.
+"""Shared pieces of the command line: printing errors and rendering records.
 
-- :func:`exits_on_errors` turns drsorch's own errors into one line on stderr and the exit
-  code of design §6, so no command ever shows a traceback.
+- :func:`exits_on_errors` turns an error into one line on stderr and ends the command with
+  the exit code :func:`drsorch.outcomes.exit_code_for_error` gives it (design §6), so no
+  command ever shows a traceback.
 - :func:`render_record` prints an :class:`~drsorch.history.ExecutionRecord` for a person
   (``drsorch show``, and the summary at the end of ``drsorch run``);
   :func:`render_history` prints a list of them as one table (``drsorch history``).
@@ -23,24 +24,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from drsorch.cli import EXIT_BAD_INPUT, EXIT_INTERNAL
-from drsorch.errors import (
-    CredentialsError,
-    DrsorchError,
-    PlanError,
-    RefusedError,
-    ScenarioError,
-    StoreDamagedError,
-    StoreError,
-)
+from drsorch.errors import DrsorchError, PlanError, StoreError
 from drsorch.history import ExecutionRecord
-from drsorch.store.base import StoreConfigError
+from drsorch.outcomes import exit_code_for_error
 from drsorch.text import printable
 
 __all__ = [
     "STATUS_STYLES",
     "echo_json",
-    "exit_code_for",
     "exits_on_errors",
     "format_duration",
     "format_time",
@@ -67,37 +58,17 @@ STATUS_STYLES = {
     "PENDING": "dim",
 }
 
-# -- errors -> exit codes -----------------------------------------------------------------
-
-
-#: Errors that are the operator's input or environment: a plan, scenario or store URL that
-#: cannot be used, a damaged store file, a refused request, AWS credentials or a profile
-#: that do not work.
-BAD_INPUT_ERRORS: tuple[type[DrsorchError], ...] = (
-    PlanError,
-    RefusedError,
-    ScenarioError,
-    StoreConfigError,
-    StoreDamagedError,
-    CredentialsError,
-)
-
-
-def exit_code_for(error: DrsorchError) -> int:
-    """2 for bad input or a refused request, 3 when something of ours broke (design §6)."""
-    if isinstance(error, BAD_INPUT_ERRORS):
-        return EXIT_BAD_INPUT
-    return EXIT_INTERNAL
+# -- errors -------------------------------------------------------------------------------
 
 
 def exits_on_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Wrap a click command so that errors end it with a message and an exit code.
 
-    A DrsorchError prints ``error: <message>`` (for a PlanError, each problem too) and exits
-    with :func:`exit_code_for`. Anything else is a bug: one line and exit 3, with the
-    traceback only when ``DRSORCH_DEBUG`` is set. Messages carry names from files, stores
-    and AWS: every line is :func:`~drsorch.text.printable` (no control character reaches
-    the terminal).
+    A DrsorchError prints ``error: <message>`` (for a PlanError, each problem too). Anything
+    else is a bug: one line, with the traceback only when ``DRSORCH_DEBUG`` is set. Either
+    way :func:`~drsorch.outcomes.exit_code_for_error` gives the exit code. Messages carry
+    names from files, stores and AWS: every line is :func:`~drsorch.text.printable` (no
+    control character reaches the terminal).
     """
 
     @functools.wraps(command)
@@ -111,12 +82,12 @@ def exits_on_errors(command: Callable[P, R]) -> Callable[P, R]:
             if isinstance(exc, PlanError) and exc.problems != [str(exc)]:
                 for problem in exc.problems:
                     click.echo(f"  - {printable(problem)}", err=True)
-            raise SystemExit(exit_code_for(exc)) from None
+            raise SystemExit(exit_code_for_error(exc)) from None
         except Exception as exc:
             if os.environ.get("DRSORCH_DEBUG"):
                 raise
             _fail(f"internal error: {type(exc).__name__}: {exc} (set DRSORCH_DEBUG=1 for details)")
-            raise SystemExit(EXIT_INTERNAL) from None
+            raise SystemExit(exit_code_for_error(exc)) from None
 
     return wrapper
 

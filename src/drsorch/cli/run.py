@@ -10,14 +10,17 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-from drsorch.cli import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, main
+from drsorch.cli import main
+from drsorch.cli.live import ProgressLog
 from drsorch.cli.params import SEED, SPEED
-from drsorch.cli.progress import ProgressLog
 from drsorch.cli.render import echo_json, exits_on_errors, make_console, render_record
 from drsorch.clock import RealClock
+from drsorch.core.statuses import ExecutionStatus
 from drsorch.errors import RefusedError
+from drsorch.gates import Confirm, plan_as_run
 from drsorch.history import ExecutionRecord
-from drsorch.plan import Plan, load_plan, parse_plan
+from drsorch.outcomes import exit_code_for_error, exit_code_for_status
+from drsorch.plan import load_plan, parse_plan
 from drsorch.resumption import resumable_state
 from drsorch.runner import EngineError, Runner
 from drsorch.store import HistoryStore, open_store
@@ -28,28 +31,21 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _execution_type(plan: Plan, recovery: bool, drill: bool, yes: bool) -> Plan:
-    """Decide DRILL or RECOVERY; a RECOVERY needs --recovery and a confirmation."""
-    if recovery and drill:
-        raise RefusedError("--recovery and --drill contradict each other")
-    if drill:
-        return plan.model_copy(update={"execution_type": "DRILL"})
-    if plan.execution_type == "RECOVERY" and not recovery:
-        raise RefusedError(
-            f"plan {plan.plan_id} is a RECOVERY: it launches production instances. Pass "
-            "--recovery --yes to run it, or --drill to rehearse it as a drill"
-        )
-    if recovery:
-        if not yes:
-            if not sys.stdin.isatty():
-                raise RefusedError("a RECOVERY needs confirmation: pass --yes (no terminal)")
-            prompt = (
-                f"Run a real RECOVERY of {plan.plan_id} ({len(plan.all_server_ids())} servers)?"
-            )
-            if not click.confirm(prompt, default=False, err=True):
-                raise RefusedError("RECOVERY not confirmed; nothing was launched")
-        return plan.model_copy(update={"execution_type": "RECOVERY"})
-    return plan
+def _terminal_confirm() -> Confirm | None:
+    """Ask on the terminal, or None when stdin is not one (CI, a pipe): nobody to ask.
+
+    Ctrl-C or end of input at the question is a no, so the gate refuses. Called for every
+    run, a RECOVERY or not, so a closed stdin (None) must not break a drill."""
+    if sys.stdin is None or not sys.stdin.isatty():
+        return None
+
+    def confirm(question: str) -> bool:
+        try:
+            return click.confirm(question, default=False, err=True)
+        except click.Abort:
+            return False
+
+    return confirm
 
 
 def _approver(approve_all: bool) -> Callable[[int], bool]:
@@ -127,11 +123,13 @@ def run_cmd(
         )
     if not use_aws and (profile is not None or region is not None):
         raise RefusedError("--profile and --region need --aws")
-    loaded = load_plan(plan_path)
-    try:
-        plan = _execution_type(loaded, recovery, drill, yes)
-    except click.Abort:  # Ctrl-C or end of input at the confirmation prompt
-        raise RefusedError("RECOVERY not confirmed; nothing was launched") from None
+    plan = plan_as_run(
+        load_plan(plan_path),
+        recovery=recovery,
+        drill=drill,
+        yes=yes,
+        confirm=_terminal_confirm(),
+    )
     store = open_store(store_url)
     world: World
     try:
@@ -170,15 +168,15 @@ def _drive(
 ) -> None:
     """Run (or resume) with live progress and Ctrl-C handling; print the record; exit."""
     console = make_console(stderr=as_json)
-    progress = None if (as_json or quiet) else ProgressLog(console, world.clock)
+    live = None if (as_json or quiet) else ProgressLog(console, world.clock)
     runner = Runner(
         drs=world.drs,
         ec2=world.ec2,
         store=store,
         clock=world.clock,
-        observer=progress,
+        observer=live,
         approve=_approver(approve_all),
-        log=progress.log if progress else None,
+        log=live.log if live else None,
     )
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
@@ -190,7 +188,7 @@ def _drive(
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    if progress:
+    if live:
         console.print(headline)
     execution = world.options.execution_id
     try:
@@ -203,10 +201,10 @@ def _drive(
             ),
             err=True,
         )
-        sys.exit(EXIT_INTERNAL)
+        sys.exit(exit_code_for_error(exc))
     except KeyboardInterrupt:
         click.echo(f"stopped; execution {execution} recorded as FAILED", err=True)
-        sys.exit(EXIT_FAILED)
+        sys.exit(exit_code_for_status(ExecutionStatus.FAILED))
     finally:
         signal.signal(signal.SIGINT, previous)
         store.close()
@@ -214,7 +212,7 @@ def _drive(
         echo_json(record.to_dict())
     else:
         render_record(record, make_console())
-    sys.exit(EXIT_OK if record.Status == "COMPLETED" else EXIT_FAILED)
+    sys.exit(exit_code_for_status(record.Status))
 
 
 @main.command("resume")

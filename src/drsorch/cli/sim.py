@@ -16,10 +16,11 @@ from typing import NoReturn
 
 import click
 
-from drsorch.cli import EXIT_BAD_INPUT, main
+from drsorch.cli import main
 from drsorch.cli.params import MAX_SERVERS, PORT, SEED, SPEED
 from drsorch.cli.render import exits_on_errors
 from drsorch.errors import DrsorchError, PlanError
+from drsorch.outcomes import EXIT_BAD_INPUT
 from drsorch.text import printable
 
 

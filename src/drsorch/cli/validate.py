@@ -7,8 +7,9 @@ import sys
 
 import click
 
-from drsorch.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from drsorch.cli import main
 from drsorch.errors import PlanError
+from drsorch.outcomes import EXIT_BAD_INPUT, EXIT_OK
 from drsorch.plan import DRS_MAX_SERVERS_PER_JOB, Plan, load_plan, plan_json_schema
 from drsorch.plan.loader import display_path
 from drsorch.text import printable

@@ -2,7 +2,8 @@
 
 ``decide(state, event, now) -> (state, commands)``: no boto3, no I/O, no clock. The state
 is plain JSON (:mod:`.state`), the vocabulary is :mod:`.messages`, the rules are
-:mod:`.scheduler` (events) and :mod:`.progress` (time).
+:mod:`.scheduler` (events) and :mod:`.timekeeping` (what the passing of time moves
+forward).
 """
 
 from drsorch.core.scheduler import advance, decide

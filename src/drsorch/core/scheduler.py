@@ -25,30 +25,35 @@ from drsorch.core.mutate import ids_in as _ids_in
 from drsorch.core.mutate import notice as _notice
 from drsorch.core.mutate import touch as _touch
 from drsorch.core.mutate import wave_by_number as _wave
-from drsorch.core.progress import abort as _abort
-from drsorch.core.progress import finish_early as _finish_early
-from drsorch.core.progress import next_wake as _next_wake
-from drsorch.core.progress import progress as _progress
 from drsorch.core.state import State
 from drsorch.core.statuses import ExecutionStatus as ES
 from drsorch.core.statuses import ServerStatus as SS
 from drsorch.core.statuses import WaveStatus as WS
+from drsorch.core.timekeeping import abort as _abort
+from drsorch.core.timekeeping import finish_early as _finish_early
+from drsorch.core.timekeeping import next_wake as _next_wake
+from drsorch.core.timekeeping import progress as _progress
+from drsorch.drs_terms import (
+    INSTANCE_RUNNING,
+    JOB_ENDED,
+    JOB_IN_PROGRESS,
+    LAUNCH_FAILED,
+    LAUNCH_IN_PROGRESS,
+    REPLICATION_READY,
+    STATUS_OK,
+    LaunchStatus,
+)
 
-IN_PROGRESS_JOB = frozenset({"PENDING", "STARTED", "IN_PROGRESS"})
-ENDED_JOB = frozenset({"COMPLETED", "FAILED"})
-IN_PROGRESS_LAUNCH = frozenset({"PENDING", "IN_PROGRESS"})
-FAILED_LAUNCH = frozenset({"FAILED", "TERMINATED"})
 
-
-def decide(state: State, event: m.Message, now: float) -> tuple[State, list[m.Message]]:
+def decide(state: State, event: m.Event, now: float) -> tuple[State, list[m.Command]]:
     """Pure form: a new state and the commands; ``state`` is left untouched."""
     new = copy.deepcopy(state)
     return new, advance(new, event, now)
 
 
-def advance(state: State, event: m.Message, now: float) -> list[m.Message]:
+def advance(state: State, event: m.Event, now: float) -> list[m.Command]:
     """Apply ``event`` at ``now`` to ``state`` in place; return the commands to carry out."""
-    cmds: list[m.Message] = []
+    cmds: list[m.Command] = []
     if ES(state["status"]).terminal:
         return [m.Finish(state["status"])]
     _HANDLERS[type(event)](state, event, now, cmds)
@@ -64,17 +69,17 @@ def advance(state: State, event: m.Message, now: float) -> list[m.Message]:
 # -- event handlers ------------------------------------------------------------------------
 
 
-def _on_start(state: State, _: m.Message, now: float, cmds: list[m.Message]) -> None:
+def _on_start(state: State, _: m.Message, now: float, cmds: list[m.Command]) -> None:
     if state["phase"] == "PREFLIGHT" and not state["preflight_sent"]:
         state["preflight_sent"] = True
         cmds.append(m.DescribeServers(sorted(state["servers"])))
 
 
-def _on_tick(state: State, _: m.Message, now: float, cmds: list[m.Message]) -> None:
+def _on_tick(state: State, _: m.Message, now: float, cmds: list[m.Command]) -> None:
     pass
 
 
-def _on_servers(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -> None:
+def _on_servers(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> None:
     assert isinstance(ev, m.ServersDescribed)
     if state["phase"] != "PREFLIGHT":
         return
@@ -85,7 +90,7 @@ def _on_servers(state: State, ev: m.Message, now: float, cmds: list[m.Message]) 
             rep = ev.replication.get(sid)
             if rep is None:
                 msg = f"{sid}: preflight: no such DRS source server in {where}"
-            elif rep != "CONTINUOUS":
+            elif rep != REPLICATION_READY:
                 msg = f"{sid}: preflight: replication is {rep}, not CONTINUOUS"
             else:
                 continue
@@ -99,7 +104,7 @@ def _on_servers(state: State, ev: m.Message, now: float, cmds: list[m.Message]) 
     _touch(state)
 
 
-def _on_launch_started(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -> None:
+def _on_launch_started(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> None:
     assert isinstance(ev, m.LaunchStarted)
     launch = state["launches"].get(ev.token)
     if launch is None or launch["status"] != "SENT":
@@ -114,7 +119,7 @@ def _on_launch_started(state: State, ev: m.Message, now: float, cmds: list[m.Mes
     _touch(state)
 
 
-def _on_launch_failed(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -> None:
+def _on_launch_failed(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> None:
     assert isinstance(ev, m.LaunchFailed)
     launch = state["launches"].get(ev.token)
     if launch is None or launch["status"] != "SENT":
@@ -136,7 +141,7 @@ def _on_launch_failed(state: State, ev: m.Message, now: float, cmds: list[m.Mess
         _fail_server(state, sid, now, f"StartRecovery failed: {ev.message}")
 
 
-def _on_jobs(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -> None:
+def _on_jobs(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> None:
     assert isinstance(ev, m.JobsPolled)
     state["api_failures"] = 0
     tokens = state["job_tokens"]
@@ -175,12 +180,12 @@ def _apply_job(
     state: State, launch: dict[str, Any], job_id: str, job: dict[str, Any], now: float
 ) -> None:
     status = str(job.get("status"))
-    if status not in IN_PROGRESS_JOB and status not in ENDED_JOB:
+    if status not in JOB_IN_PROGRESS and status not in JOB_ENDED:
         _notice(
             state,
             f"job {job_id} reported an unknown status {status!r}; treating it as still in progress",
         )
-    ended = status in ENDED_JOB
+    ended = status in JOB_ENDED
     participants = job.get("participants") or {}
     reasons = job.get("reasons") or {}
     timeout = state["config"]["launch_timeout_seconds"]
@@ -190,9 +195,9 @@ def _apply_job(
             continue
         p = participants.get(sid) or {}
         launch_status = p.get("launch_status")
-        if launch_status == "LAUNCHED":
+        if launch_status == LaunchStatus.LAUNCHED:
             _launched(state, sid, p.get("recovery_instance_id"), now)
-        elif launch_status in FAILED_LAUNCH:
+        elif launch_status in LAUNCH_FAILED:
             reason = reasons.get(sid) or f"DRS reported launchStatus {launch_status}"
             _fail_server(state, sid, now, f"launch failed: {reason}")
         elif ended:
@@ -206,10 +211,10 @@ def _apply_job(
                 f"still launching after {timeout:.0f} s "
                 f"(job status {status}, launch status {launch_status})",
             )
-        elif launch_status is not None and launch_status not in IN_PROGRESS_LAUNCH:
+        elif launch_status is not None and launch_status not in LAUNCH_IN_PROGRESS:
             _notice(state, f"{sid}: unknown launch status {launch_status!r}; still waiting")
     settled = all(state["servers"][sid]["status"] != SS.LAUNCHING for sid in launch["servers"])
-    if ended or (settled and status not in IN_PROGRESS_JOB):
+    if ended or (settled and status not in JOB_IN_PROGRESS):
         launch["status"] = "DONE"
         _touch(state)
 
@@ -242,7 +247,7 @@ def _launched(state: State, sid: str, recovery_id: str | None, now: float) -> No
     _touch(state)
 
 
-def _on_instances(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -> None:
+def _on_instances(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> None:
     assert isinstance(ev, m.InstancesResolved)
     state["api_failures"] = 0
     for _, s in _ids_in(state, SS.HEALTH_CHECK):
@@ -257,7 +262,7 @@ def _on_instances(state: State, ev: m.Message, now: float, cmds: list[m.Message]
             _end_server(state, sid, SS.COMPLETED, now)
 
 
-def _on_health(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -> None:
+def _on_health(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> None:
     assert isinstance(ev, m.HealthPolled)
     state["api_failures"] = 0
     for sid, s in _ids_in(state, SS.HEALTH_CHECK):
@@ -275,10 +280,10 @@ def _on_health(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -
 
 
 def _healthy(seen: dict[str, str | None], require: str) -> bool:
-    if seen.get("state") != "running":
+    if seen.get("state") != INSTANCE_RUNNING:
         return False
     if require == "STATUS_OK":
-        return seen.get("instance_status") == "ok" and seen.get("system_status") == "ok"
+        return seen.get("instance_status") == STATUS_OK and seen.get("system_status") == STATUS_OK
     return True
 
 
@@ -297,7 +302,7 @@ def _unhealthy(state: State, sid: str, now: float, health: dict[str, Any]) -> No
     )
 
 
-def _on_api_failed(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -> None:
+def _on_api_failed(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> None:
     assert isinstance(ev, m.ApiFailed)
     state["api_failures"] += 1
     limit = state["config"]["max_api_failures"]
@@ -311,7 +316,7 @@ def _on_api_failed(state: State, ev: m.Message, now: float, cmds: list[m.Message
         _notice(state, f"{ev.operation} failed; trying again at the next poll: {ev.message}")
 
 
-def _on_cancel(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -> None:
+def _on_cancel(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> None:
     assert isinstance(ev, m.Cancel)
     if state["cancel_requested"]:
         return
@@ -342,7 +347,7 @@ def _on_cancel(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -
                     )
 
 
-def _on_resume(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -> None:
+def _on_resume(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> None:
     _notice(state, "the engine was restarted from its saved state")
     if state["phase"] == "PREFLIGHT":
         state["preflight_sent"] = True
@@ -355,7 +360,7 @@ def _on_resume(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -
     _touch(state)
 
 
-def _on_approve(state: State, ev: m.Message, now: float, cmds: list[m.Message]) -> None:
+def _on_approve(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> None:
     assert isinstance(ev, m.Approve)
     w = _wave(state, ev.wave)
     if w["status"] == WS.PAUSED and not w["approved"]:

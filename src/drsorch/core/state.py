@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from drsorch.core.statuses import ExecutionStatus, ServerStatus, WaveStatus
+from drsorch.drs_terms import MAX_ACTIVE_JOBS, MAX_SERVERS_IN_ACTIVE_JOBS, MAX_SERVERS_PER_JOB
 from drsorch.plan import Plan
 
 STATE_VERSION = 1
@@ -39,9 +40,9 @@ DEFAULT_CONFIG: dict[str, float] = {
     "requeue_seconds": 60.0,  # wait before retrying a launch DRS refused for quota
     "max_requeues": 10,
     "max_api_failures": 5,  # consecutive failed polls before the execution fails
-    "max_jobs": 20,  # DRS: concurrent jobs in progress
-    "max_servers_in_jobs": 500,  # DRS: source servers across all active jobs
-    "max_servers_per_job": 100,  # DRS: source servers in one job
+    "max_jobs": MAX_ACTIVE_JOBS,  # DRS: concurrent jobs in progress
+    "max_servers_in_jobs": MAX_SERVERS_IN_ACTIVE_JOBS,  # DRS: servers across active jobs
+    "max_servers_per_job": MAX_SERVERS_PER_JOB,  # DRS: source servers in one job
 }
 
 State = dict[str, Any]

@@ -23,15 +23,12 @@ DATE_SHAPES = frozenset({"ISO8601DatetimeString"})
 
 
 def client_config(**overrides: Any) -> Any:
+    """drsorch's own client settings (one attempt), with short timeouts for a local region."""
     from botocore.config import Config
 
-    settings: dict[str, Any] = {
-        "retries": {"total_max_attempts": 1, "mode": "standard"},
-        "connect_timeout": 2,
-        "read_timeout": 5,
-    }
-    settings.update(overrides)
-    return Config(**settings)
+    from drsorch.aws.session import client_config as drsorch_config
+
+    return drsorch_config(connect_timeout=2, read_timeout=5).merge(Config(**overrides))
 
 
 def clients(

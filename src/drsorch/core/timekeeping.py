@@ -24,9 +24,10 @@ from drsorch.core.state import State
 from drsorch.core.statuses import ExecutionStatus as ES
 from drsorch.core.statuses import ServerStatus as SS
 from drsorch.core.statuses import WaveStatus as WS
+from drsorch.drs_terms import EXECUTION_TAG, PLAN_TAG, TOKEN_TAG, WAVE_TAG
 
 
-def progress(state: State, now: float, cmds: list[m.Message]) -> None:
+def progress(state: State, now: float, cmds: list[m.Command]) -> None:
     if now >= state["deadline"]:
         abort(
             state,
@@ -116,7 +117,7 @@ def _readiness(state: State, now: float) -> None:
                 touch(state)
 
 
-def _start_waves(state: State, now: float, cmds: list[m.Message]) -> None:
+def _start_waves(state: State, now: float, cmds: list[m.Command]) -> None:
     for w in state["waves"]:
         if w["status"] == WS.WAITING and w["ready_at"] <= now:
             if w["pause_before"] and not w["approved"]:
@@ -155,7 +156,7 @@ def _enqueue(state: State, w: dict[str, Any], servers: list[str]) -> None:
     }
 
 
-def _dispatch(state: State, now: float, cmds: list[m.Message]) -> None:
+def _dispatch(state: State, now: float, cmds: list[m.Command]) -> None:
     """Send queued launches, oldest first, while DRS's job quotas allow."""
     cfg = state["config"]
     active = [x for x in state["launches"].values() if x["status"] in ("SENT", "ACTIVE")]
@@ -180,10 +181,10 @@ def _dispatch(state: State, now: float, cmds: list[m.Message]) -> None:
                 server_ids=list(launch["servers"]),
                 is_drill=state["is_drill"],
                 tags={
-                    "drsorch:execution-id": state["execution_id"],
-                    "drsorch:plan-id": state["plan_id"],
-                    "drsorch:wave": str(launch["wave"]),
-                    "drsorch:token": token,
+                    EXECUTION_TAG: state["execution_id"],
+                    PLAN_TAG: state["plan_id"],
+                    WAVE_TAG: str(launch["wave"]),
+                    TOKEN_TAG: token,
                 },
                 adopt_existing=launch["maybe_sent"],
                 since=launch["first_sent_at"],
@@ -191,7 +192,7 @@ def _dispatch(state: State, now: float, cmds: list[m.Message]) -> None:
         )
 
 
-def _poll_jobs(state: State, now: float, cmds: list[m.Message]) -> None:
+def _poll_jobs(state: State, now: float, cmds: list[m.Command]) -> None:
     active = sorted(x["job_id"] for x in state["launches"].values() if x["status"] == "ACTIVE")
     if not active:
         state["next_job_poll"] = None
@@ -201,7 +202,7 @@ def _poll_jobs(state: State, now: float, cmds: list[m.Message]) -> None:
         cmds.append(m.PollJobs(active))
 
 
-def _poll_health(state: State, now: float, cmds: list[m.Message]) -> None:
+def _poll_health(state: State, now: float, cmds: list[m.Command]) -> None:
     resolve: list[str] = list(dict.fromkeys(state["resolve_queue"]))
     state["resolve_queue"] = []
     check: list[str] = []

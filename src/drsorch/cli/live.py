@@ -1,6 +1,7 @@
-"""Live progress of ``drsorch run`` for a person: one line per change, stamped with the
-execution's clock (virtual time in a simulation), so it reads like a log on a terminal and
-in CI alike. Plans with many servers show wave changes only.
+"""The live view of ``drsorch run`` and ``resume`` for a person: one line per change,
+stamped with the execution's clock (virtual time in a simulation), so it reads like a log
+on a terminal and in CI alike. Plans with many servers show wave changes only. It only
+shows the state the runner reports; it decides nothing.
 
 Lines are built as rich :class:`~rich.text.Text` from ``(text, style)`` pieces, never as
 markup: a ``[tag]`` in a wave name is shown as it is, and every piece passes

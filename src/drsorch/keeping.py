@@ -1,0 +1,203 @@
+"""Keeping one execution in the history store, under its lease (design §5, Req 5; issue 13:
+the choice of what to save lives with the store's logic, on the injected clock).
+
+:class:`Keeper` owns, for one engine:
+
+- **the lease** (:mod:`drsorch.ownership`): claimed before the first save (a resume claims
+  it before it reads the state), renewed by every save and whenever a third of its life
+  has passed, released when the record is final. A lost lease raises
+  :class:`~drsorch.errors.LeaseLostError` from the save or renewal that found it;
+- **what to save, and when**: every record change at once by default (Req 5.2, runs
+  against AWS); with ``save_every`` (simulations in virtual time), changes of servers only
+  are coalesced to one save per ``save_every`` seconds of the clock, while wave and
+  execution changes are saved at once; the state is always written ahead of a launch;
+- **the record**: validated from the state, reusing the model of every wave that did not
+  change since the last save (10 000 servers save often); secrets never reach the store
+  (:mod:`drsorch.redaction`);
+- **the last word of a broken engine**: a FAILED record even when the state makes no
+  valid record (the summary and its errors are kept).
+
+Any driver (the local runner, a Lambda step) uses it as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from drsorch.clock import Clock
+from drsorch.core import to_record
+from drsorch.core.state import State
+from drsorch.core.statuses import ExecutionStatus
+from drsorch.errors import LeaseLostError, RefusedError
+from drsorch.history import ErrorEntry, ExecutionRecord, WaveRecord
+from drsorch.ownership import DEFAULT_LEASE_SECONDS, new_holder
+from drsorch.redaction import for_disk, restore
+from drsorch.store.base import HistoryStore, Lease, LeaseStore
+from drsorch.text import printable
+
+__all__ = ["Keeper"]
+
+
+class Keeper:
+    """One engine's hold on one execution's record, state and lease in ``store``."""
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        clock: Clock,
+        *,
+        holder: str | None = None,
+        keep_state: bool = True,
+        save_every: float = 0.0,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    ) -> None:
+        self.store, self.clock = store, clock
+        #: This engine's name in the execution's lease.
+        self.holder = holder or new_holder()
+        #: Save the engine state beside the record, so the execution can be resumed.
+        self.keep_state = keep_state
+        self.save_every = save_every
+        self.lease_seconds = lease_seconds
+        self._leases: LeaseStore | None = store if isinstance(store, LeaseStore) else None
+        self._lease: Lease | None = None
+        self._saved_revision = -1
+        self._saved_waves: list[str] = []
+        self._saved_at = -math.inf
+        self._wave_models: dict[int, tuple[dict[str, Any], WaveRecord]] = {}
+
+    # -- the lease ---------------------------------------------------------------------------
+
+    def claim(self, execution_id: str, *, takeover: bool = False) -> None:
+        """Take (or renew) the execution's lease; LeaseHeldError when another engine has it."""
+        if self._leases is None:
+            raise TypeError(f"{type(self.store).__name__} keeps no leases")
+        lease = self._next_lease()
+        self._leases.claim(execution_id, lease, self.clock.now(), takeover=takeover)
+        self._lease = lease
+
+    @property
+    def holding(self) -> bool:
+        return self._lease is not None
+
+    def renew_if_due(self, execution_id: str) -> None:
+        """Renew the lease once a third of its life has passed; LeaseLostError if taken.
+
+        Only an expired lease can be taken over, so while ours has life left no other
+        engine can hold the execution: the store is asked only when renewing."""
+        if self._lease is None or self._leases is None:
+            return
+        if self._lease.expires_at - self.clock.now() > self.lease_seconds * 2 / 3:
+            return
+        lease = self._next_lease()
+        self._leases.renew(execution_id, lease)
+        self._lease = lease
+
+    def release(self, execution_id: str) -> None:
+        if self._lease is not None and self._leases is not None:
+            self._leases.release(execution_id, self.holder)
+        self._lease = None
+
+    def _next_lease(self) -> Lease:
+        return Lease(self.holder, self.clock.now() + self.lease_seconds)
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def load(self, execution_id: str, *, external_id: str | None = None) -> State:
+        """The saved state of an execution this keeper has claimed, secrets put back.
+        RefusedError when there is none; the lease is released when it cannot be loaded."""
+        try:
+            state = self.store.get_state(execution_id)
+            if state is None:
+                raise RefusedError(f"execution {execution_id} has no saved engine state to resume")
+            return restore(state, external_id=external_id)
+        except BaseException:
+            self.release(execution_id)
+            raise
+
+    # -- saving ------------------------------------------------------------------------------
+
+    def save(self, state: State, *, force: bool = False) -> None:
+        """Save what changed, when it is due (see the module docstring); ``force`` now."""
+        if state["revision"] == self._saved_revision and not force:
+            return
+        waves = [w["status"] for w in state["waves"]]
+        wave_change = waves != self._saved_waves or ExecutionStatus(state["status"]).terminal
+        due = self.clock.now() - self._saved_at >= self.save_every
+        if not (force or wave_change or due):
+            return
+        lease = self._next_lease()
+        saved = for_disk(state) if self.keep_state else None
+        self.store.put(self.record(state), saved, lease=lease)
+        self._lease = lease
+        self._saved_revision, self._saved_waves = state["revision"], waves
+        self._saved_at = self.clock.now()
+
+    def save_ahead_of_launch(self, state: State) -> None:
+        """Write ahead: the saved state names every launch before it goes out, so a resume
+        after a crash looks for its job instead of launching again."""
+        if self.keep_state:
+            self.save(state, force=True)
+
+    def record(self, state: State) -> ExecutionRecord:
+        """The validated record; waves unchanged since the last save reuse their model, so
+        a save costs what changed, not the whole plan."""
+        data = to_record(state)
+        waves = []
+        for raw in data["WaveStatus"]:
+            cached = self._wave_models.get(raw["WaveNumber"])
+            if cached is None or cached[0] != raw:
+                cached = (raw, WaveRecord.model_validate(raw))
+                self._wave_models[raw["WaveNumber"]] = cached
+            waves.append(cached[1])
+        data["WaveStatus"] = waves
+        return ExecutionRecord.model_validate(data)
+
+    # -- a broken engine ---------------------------------------------------------------------
+
+    def save_broken(self, state: State, message: str, log: Callable[[str], None]) -> None:
+        """Save the FAILED record of an engine that stopped abnormally, and let go of the
+        lease; the record must not be lost. ``state`` is already finalized by the core."""
+        try:
+            try:
+                self.save(state, force=True)
+            except ValidationError:
+                # The state itself is what broke (it makes no valid record): keep what can
+                # be kept, the execution's summary and its errors, so the FAILED stays.
+                bare = self.bare_record(state, message)
+                self.store.put(bare, None, lease=self._next_lease())
+            self.release(state["execution_id"])
+        except LeaseLostError:
+            pass  # another engine drives it now: its record is not ours to finalize
+        except Exception as exc:  # the store itself is what broke: say so, don't mask it
+            log(f"could not save the final record: {exc}")
+
+    def final_record(self, state: State) -> ExecutionRecord | None:
+        """The record of a broken engine: whole if it can be made, else bare, else None."""
+        try:
+            return self.record(state)
+        except ValidationError:
+            pass
+        try:
+            return self.bare_record(state)
+        except ValidationError:
+            return None
+
+    @staticmethod
+    def bare_record(state: State, message: str | None = None) -> ExecutionRecord:
+        """The record without its waves, with its valid errors and ``message``."""
+        data = to_record(state)
+        data["WaveStatus"] = []
+        errors = []
+        for error in data["Errors"]:
+            try:
+                errors.append(ErrorEntry.model_validate(error))
+            except ValidationError:
+                errors.append(ErrorEntry(Message=printable(error.get("Message") or "an error")))
+        if message and all(e.Message != message for e in errors):
+            errors.append(ErrorEntry(Message=message))
+        data["Errors"] = errors
+        return ExecutionRecord.model_validate(data)
