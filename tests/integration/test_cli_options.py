@@ -42,19 +42,6 @@ def assert_usage_error(result: Result, option: str) -> None:
     assert f"Invalid value for '{option}'" in result.stderr, result.stderr
 
 
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> list[SimServer]:
-    """`sim serve` returns as soon as it would block (as Ctrl-C would), keeping the server."""
-    seen: list[SimServer] = []
-
-    def interrupted(self: SimServer) -> None:
-        seen.append(self)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(SimServer, "serve_forever", interrupted)
-    return seen
-
-
 # -- drsorch run ---------------------------------------------------------------------------------
 
 BAD_SPEEDS = ["nan", "NaN", "inf", "-inf", "1e-300", "0", "-1", "1e7", "1e309", "fast", ""]

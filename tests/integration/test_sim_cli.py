@@ -15,19 +15,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> list[SimServer]:
-    """Stop `serve` as soon as it would block, as Ctrl-C would, keeping the server."""
-    seen: list[SimServer] = []
-
-    def interrupted(self: SimServer) -> None:
-        seen.append(self)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(SimServer, "serve_forever", interrupted)
-    return seen
-
-
 def test_servers_come_from_plans_scenario_and_generation(served: list[SimServer]) -> None:
     plan = ROOT / "examples" / "three-tier.yaml"
     scenario = ROOT / "examples" / "scenarios" / "calm-drill.yaml"
