@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from drsorch.aws.credentials import assumed_role_session, role_account
 from drsorch.aws.drs import DrsAdapter
 from drsorch.aws.ec2 import Ec2Adapter
 from drsorch.aws.errors import map_error
 from drsorch.aws.retry import RetryPolicy
-from drsorch.aws.session import aws_session, make_clients, setup_error
+from drsorch.aws.session import aws_session, client_config, make_clients, setup_error
 from drsorch.clock import Clock, ScaledClock, VirtualClock
 from drsorch.errors import AccessDeniedError, CredentialsError, RefusedError
 from drsorch.plan import Plan
@@ -73,10 +75,13 @@ def _botocore_session() -> Any:
 
 
 def _adapters(
-    session: Any, clock: Clock, on_retry: Callable[..., None] | None
+    session: Any,
+    clock: Clock,
+    on_retry: Callable[..., None] | None,
+    endpoint_url: str | None = None,
 ) -> tuple[DrsAdapter, Ec2Adapter]:
     retry = RetryPolicy(clock, on_retry=on_retry)
-    drs_client, ec2_client = make_clients(session)
+    drs_client, ec2_client = make_clients(session, endpoint_url=endpoint_url)
     return DrsAdapter(drs_client, retry), Ec2Adapter(ec2_client, retry)
 
 
@@ -142,36 +147,55 @@ def real_aws(
     region: str | None,
     clock: Clock,
     on_retry: Callable[..., None] | None = None,
+    endpoint_url: str | None = None,
+    execution_id: str | None = None,
 ) -> World:
-    """Real AWS through the caller's credentials (``--aws``)."""
+    """AWS through the caller's credentials (``--aws``), or any endpoint that speaks it
+    (``--endpoint-url``, ``AWS_ENDPOINT_URL``: the simulator, a test double).
+
+    A plan whose Target names a role (Req 6) runs with that role's credentials only: every
+    DRS and EC2 client gets :func:`~drsorch.aws.credentials.assumed_role_session`'s, which
+    assume the role at the first call and refresh it on ``clock``. The caller's own
+    credentials only tell who is running (STS GetCallerIdentity)."""
     target = plan.target
-    if target and target.role_arn:
-        raise RefusedError(
-            "cross-account plans (Target.RoleArn) are not supported by --aws yet; "
-            "run with credentials of the target account and remove Target.RoleArn"
-        )
     region_name = region or (target.region if target else None)
+    execution_id = execution_id or str(uuid.uuid4())
     try:
         session = aws_session(profile, region_name)
         if not session.region_name:
             raise RefusedError("no AWS region: pass --region, set Target.Region, or configure one")
-        sts = session.client("sts")
-        drs, ec2 = _adapters(session, clock, on_retry)
+        sts = session.client("sts", endpoint_url=endpoint_url, config=client_config())
     except BotoCoreError as exc:  # the profile, config files or region cannot be used
         raise setup_error(exc) from exc
     identity = _caller_identity(sts)
-    account = identity["Account"]
-    if target and target.account_id != account:
+    caller = identity["Account"]
+    work_session, target_account = session, caller
+    if target and target.role_arn:
+        target_account = role_account(target.role_arn)
+        work_session = assumed_role_session(
+            session,
+            role_arn=target.role_arn,
+            external_id=target.external_id,
+            execution_id=execution_id,
+            clock=clock,
+            endpoint_url=endpoint_url,
+        )
+    elif target and target.account_id != caller:
         raise RefusedError(
             f"the plan's Target.AccountId is {target.account_id}, but these credentials are "
-            f"for account {account}"
+            f"for account {caller} and the plan names no Target.RoleArn to assume there"
         )
+    try:
+        drs, ec2 = _adapters(work_session, clock, on_retry, endpoint_url)
+    except BotoCoreError as exc:
+        raise setup_error(exc) from exc
     options = RunOptions(
         initiated_by=identity["Arn"],
-        source_account_id=account,
-        target_account_id=account,
+        source_account_id=caller,
+        target_account_id=target_account,
         region=session.region_name,
         sleep_slice=1.0,
+        execution_id=execution_id,
     )
     return World(drs=drs, ec2=ec2, clock=clock, options=options)
 

@@ -215,3 +215,23 @@ def test_the_shared_types() -> None:
     for value in ("nan", "inf", "-inf", str(math.inf)):
         with pytest.raises(click.BadParameter):
             SPEED.convert(value, None, None)
+
+
+# -- --endpoint-url ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://x", "127.0.0.1:4610", "http://", "http://:80", "http://h:99999", "http://a b", ""],
+)
+@pytest.mark.parametrize("command", ["run", "resume"])
+def test_a_malformed_endpoint_url_is_a_usage_error(command: str, url: str) -> None:
+    target = str(EXAMPLE) if command == "run" else "0b1f2c3d-0000-4000-8000-000000000000"
+    result = invoke(command, target, "--aws", "--endpoint-url", url)
+    assert_usage_error(result, "--endpoint-url")
+
+
+def test_an_endpoint_url_needs_aws(tmp_path: Path) -> None:
+    result = invoke("run", str(EXAMPLE), "--endpoint-url", "http://127.0.0.1:4610")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "need --aws" in result.stderr and not (tmp_path / "history.db").exists()

@@ -59,10 +59,17 @@ def client_config(
     )
 
 
-def make_clients(session: boto3.Session, *, config: Config | None = None) -> tuple[Any, Any]:
-    """``(drs, ec2)`` clients of ``session``, built with :func:`client_config`."""
+def make_clients(
+    session: boto3.Session, *, config: Config | None = None, endpoint_url: str | None = None
+) -> tuple[Any, Any]:
+    """``(drs, ec2)`` clients of ``session``, built with :func:`client_config`; with
+    ``endpoint_url`` both talk to it (``AWS_ENDPOINT_URL[_<SERVICE>]`` work as botocore
+    reads them when it is None)."""
     cfg = config or client_config()
-    return session.client("drs", config=cfg), session.client("ec2", config=cfg)
+    return (
+        session.client("drs", config=cfg, endpoint_url=endpoint_url),
+        session.client("ec2", config=cfg, endpoint_url=endpoint_url),
+    )
 
 
 def aws_session(profile: str | None = None, region: str | None = None) -> boto3.Session:

@@ -15,11 +15,12 @@ The bounds (click shows them in each option's ``--help``, e.g. ``[0.001<=x<=1000
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 __all__ = [
+    "ENDPOINT_URL",
     "MAX_HISTORY_LIMIT",
     "MAX_SEED",
     "MAX_SERVERS",
@@ -28,6 +29,7 @@ __all__ = [
     "PORT",
     "SEED",
     "SPEED",
+    "EndpointUrl",
     "FiniteFloatRange",
 ]
 
@@ -54,6 +56,39 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
+if TYPE_CHECKING:
+    _TextParam = click.ParamType[str]
+else:  # click.ParamType is generic only in newer clicks
+    _TextParam = click.ParamType
+
+
+class EndpointUrl(_TextParam):
+    """An ``http://`` or ``https://`` URL with a host (``--endpoint-url``): anything else is
+    a usage error before any client is built."""
+
+    name = "url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from urllib.parse import urlsplit
+
+        text = str(value).strip()
+        try:
+            parts = urlsplit(text)
+            port = parts.port  # raises ValueError for a port out of range or not a number
+        except ValueError:
+            parts, port = None, None
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or any(ch.isspace() or ord(ch) < 32 for ch in text)
+        ):
+            self.fail(f"{value!r} is not an http:// or https:// URL with a host.", param, ctx)
+        del port
+        return text
+
+
 SPEED = FiniteFloatRange(min=MIN_SPEED, max=MAX_SPEED)
+ENDPOINT_URL = EndpointUrl()
 SEED = click.IntRange(min=0, max=MAX_SEED)
 PORT = click.IntRange(min=0, max=65_535)

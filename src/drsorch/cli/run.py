@@ -12,7 +12,7 @@ import click
 
 from drsorch.cli import main
 from drsorch.cli.live import ProgressLog
-from drsorch.cli.params import SEED, SPEED
+from drsorch.cli.params import ENDPOINT_URL, SEED, SPEED
 from drsorch.cli.render import echo_json, exits_on_errors, make_console, render_record
 from drsorch.clock import RealClock
 from drsorch.core.statuses import ExecutionStatus
@@ -21,6 +21,7 @@ from drsorch.gates import Confirm, plan_as_run
 from drsorch.history import ExecutionRecord
 from drsorch.outcomes import exit_code_for_error, exit_code_for_status
 from drsorch.plan import load_plan, parse_plan
+from drsorch.redaction import restore
 from drsorch.resumption import resumable_state
 from drsorch.runner import EngineError, Runner
 from drsorch.store import HistoryStore, open_store
@@ -65,6 +66,12 @@ def _driving_options(command: Callable[P, R]) -> Callable[P, R]:
     for option in reversed(
         (
             click.option("--profile", help="AWS profile (with --aws)."),
+            click.option(
+                "--endpoint-url",
+                type=ENDPOINT_URL,
+                help="Send every AWS call (STS, DRS, EC2) to this endpoint, e.g. the "
+                "simulator's `drsorch sim serve` (with --aws; AWS_ENDPOINT_URL works too).",
+            ),
             click.option("--region", help="AWS region (with --aws)."),
             click.option("--approve-all", is_flag=True, help="Approve every PauseBefore wave."),
             click.option(
@@ -104,6 +111,7 @@ def run_cmd(
     plan_path: str,
     use_aws: bool,
     profile: str | None,
+    endpoint_url: str | None,
     region: str | None,
     scenario: str | None,
     seed: int | None,
@@ -121,8 +129,8 @@ def run_cmd(
         raise RefusedError(
             "--sim, --seed and --speed are for the simulator; leave them out with --aws"
         )
-    if not use_aws and (profile is not None or region is not None):
-        raise RefusedError("--profile and --region need --aws")
+    if not use_aws and (profile is not None or region is not None or endpoint_url is not None):
+        raise RefusedError("--profile, --region and --endpoint-url need --aws")
     plan = plan_as_run(
         load_plan(plan_path),
         recovery=recovery,
@@ -134,7 +142,13 @@ def run_cmd(
     world: World
     try:
         if use_aws:
-            world = real_aws(plan, profile=profile, region=region, clock=RealClock())
+            world = real_aws(
+                plan,
+                profile=profile,
+                region=region,
+                clock=RealClock(),
+                endpoint_url=endpoint_url,
+            )
         else:
             world = simulated(plan, scenario_path=scenario, seed=seed, speed=speed)
     except BaseException:  # a bad scenario, credentials, region...: nothing ran
@@ -237,6 +251,7 @@ def resume_cmd(
     force: bool,
     external_id: str | None,
     profile: str | None,
+    endpoint_url: str | None,
     region: str | None,
     approve_all: bool,
     store_url: str | None,
@@ -248,8 +263,8 @@ def resume_cmd(
     Launches that may have gone out before the stop are first looked for by their job
     tag and adopted, so nothing is launched twice. An execution another engine still
     drives (its lease is live) is refused."""
-    if not use_aws and (profile or region):
-        raise RefusedError("--profile and --region need --aws")
+    if not use_aws and (profile or region or endpoint_url):
+        raise RefusedError("--profile, --region and --endpoint-url need --aws")
     store = open_store(store_url)
     state, takeover = resumable_state(
         store,
@@ -259,8 +274,16 @@ def resume_cmd(
         force=force,
         external_id=external_id,
     )
-    plan = parse_plan(state["plan"])
-    world = real_aws(plan, profile=profile, region=region, clock=RealClock())
+    # The plan as it ran, its ExternalId (never saved) given again: the role is assumed anew.
+    plan = parse_plan(restore(dict(state), external_id=external_id)["plan"])
+    world = real_aws(
+        plan,
+        profile=profile,
+        region=region,
+        clock=RealClock(),
+        endpoint_url=endpoint_url,
+        execution_id=execution_id,
+    )
     if (world.options.target_account_id, world.options.region) != (
         state["target_account_id"],
         state["region"],
@@ -270,7 +293,6 @@ def resume_cmd(
             f"{state['region']}; these credentials are for {world.options.target_account_id} "
             f"{world.options.region}"
         )
-    world.options.execution_id = execution_id
     world.options.takeover = takeover
     world.options.external_id = external_id
     headline = (
