@@ -30,8 +30,8 @@ from pydantic import ValidationError
 
 from drsorch.clock import Clock
 from drsorch.core import to_record
-from drsorch.core.state import State
-from drsorch.core.statuses import ExecutionStatus
+from drsorch.core.state import State, load_state
+from drsorch.core.statuses import ExecutionStatus, WaveStatus
 from drsorch.errors import LeaseLostError, RefusedError
 from drsorch.history import ErrorEntry, ExecutionRecord, WaveRecord
 from drsorch.ownership import DEFAULT_LEASE_SECONDS, new_holder
@@ -65,7 +65,7 @@ class Keeper:
         self._leases: LeaseStore | None = store if isinstance(store, LeaseStore) else None
         self._lease: Lease | None = None
         self._saved_revision = -1
-        self._saved_waves: list[str] = []
+        self._saved_waves: list[WaveStatus] = []
         self._saved_at = -math.inf
         self._wave_models: dict[int, tuple[dict[str, Any], WaveRecord]] = {}
 
@@ -107,12 +107,15 @@ class Keeper:
     # -- loading -----------------------------------------------------------------------------
 
     def load(self, execution_id: str, *, external_id: str | None = None) -> State:
-        """The saved state of an execution this keeper has claimed, secrets put back.
-        RefusedError when there is none; the lease is released when it cannot be loaded."""
+        """The saved state of an execution this keeper has claimed, validated (and migrated)
+        by :func:`~drsorch.core.state.load_state`, secrets put back. RefusedError when there
+        is none, StoreDamagedError when it is damaged; the lease is released when it cannot
+        be loaded."""
         try:
-            state = self.store.get_state(execution_id)
-            if state is None:
+            saved = self.store.get_state(execution_id)
+            if saved is None:
                 raise RefusedError(f"execution {execution_id} has no saved engine state to resume")
+            state = load_state(saved, execution_id=execution_id)
             return restore(state, external_id=external_id)
         except BaseException:
             self.release(execution_id)

@@ -10,8 +10,9 @@ says so (``"redacted": ["Target.ExternalId"]``); a resume asks for it again
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
+from drsorch.core.state import State
 from drsorch.errors import RefusedError
 
 __all__ = ["EXTERNAL_ID", "for_disk", "needs", "restore"]
@@ -39,7 +40,11 @@ def needs(state: Mapping[str, Any]) -> list[str]:
     return [path for path in state.get("redacted", ()) if path == EXTERNAL_ID]
 
 
-def restore(state: dict[str, Any], *, external_id: str | None) -> dict[str, Any]:
+#: A loaded engine state, or a plain dict of one (a copy, read for its plan).
+_S = TypeVar("_S", State, dict[str, Any])
+
+
+def restore(state: _S, *, external_id: str | None) -> _S:
     """Put the secrets back into a saved ``state`` (in place) before it is driven again.
 
     Raises RefusedError naming what is missing and how to give it."""

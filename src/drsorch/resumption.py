@@ -2,16 +2,15 @@
 
 ``drsorch resume`` (and any later driver) asks :func:`resumable_state` before it builds an
 AWS world, so a refusal costs no API call and names its reason: no such execution, nothing
-saved, already ended, simulated (its region died with its process), or another engine's
-(a live lease, or an expired one that needs ``--force``; see :mod:`drsorch.ownership`).
-The runner checks the lease again, atomically, when it claims it.
+saved, a damaged saved state (:func:`~drsorch.core.state.load_state`), already ended,
+simulated (its region died with its process), or another engine's (a live lease, or an
+expired one that needs ``--force``; see :mod:`drsorch.ownership`). The runner checks the
+lease again, atomically, when it claims it, and validates the state again when it loads it.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from drsorch.core.statuses import ExecutionStatus
+from drsorch.core.state import State, load_state
 from drsorch.errors import RefusedError
 from drsorch.ownership import may_take_over
 from drsorch.redaction import needs
@@ -28,16 +27,18 @@ def resumable_state(
     now: float,
     force: bool = False,
     external_id: str | None = None,
-) -> tuple[dict[str, Any], bool]:
-    """The saved state of ``execution_id``, if it may be resumed now, and whether resuming
-    takes an expired lease over. Raises RefusedError (or LeaseHeldError) saying why not."""
+) -> tuple[State, bool]:
+    """The saved state of ``execution_id``, validated, if it may be resumed now, and whether
+    resuming takes an expired lease over. Raises RefusedError (or LeaseHeldError, or
+    StoreDamagedError for a damaged state) saying why not."""
     record = store.get(execution_id)
     if record is None:
         raise RefusedError(f"no execution {execution_id} in the history store")
-    state = store.get_state(execution_id)
-    if state is None:
+    saved = store.get_state(execution_id)
+    if saved is None:
         raise RefusedError(f"execution {execution_id} has no saved engine state to resume")
-    if ExecutionStatus(state["status"]).terminal:
+    state = load_state(saved, execution_id=execution_id)
+    if state["status"].terminal:
         raise RefusedError(f"execution {execution_id} already ended {state['status']}")
     if state.get("environment") == "simulator":
         raise RefusedError(

@@ -102,7 +102,8 @@ class Runner:
         )
         self.stepper = Stepper(self.effects, self.keeper, clock, observer)
         self.cancel_requested: str | None = None
-        self.state: State = {}
+        #: The execution being driven (None until ``run`` or ``resume`` starts one).
+        self.state: State | None = None
 
     @property
     def holder(self) -> str:
@@ -183,23 +184,24 @@ class Runner:
                 commands = self.stepper.settle(state, m.Cancel(self.cancel_requested))
                 continue
             wake = earliest_wake(commands)
-            self._sleep_until(wake if wake is not None else self.clock.now(), options)
+            self._sleep_until(state, wake if wake is not None else self.clock.now(), options)
             commands = self.stepper.settle(state, m.Tick())
 
-    def _sleep_until(self, wake: float, options: RunOptions) -> None:
+    def _sleep_until(self, state: State, wake: float, options: RunOptions) -> None:
         # Never sleep through a lease renewal: a long wait between waves is still owned.
         longest = self.keeper.lease_seconds / 3
         if options.sleep_slice is not None:
             longest = min(longest, options.sleep_slice)
         while (left := wake - self.clock.now()) > 0:
-            if self.cancel_requested and not self.state["cancel_requested"]:
+            if self.cancel_requested and not state["cancel_requested"]:
                 return  # wake up to deliver the cancel; once delivered, sleep as usual
             self.clock.sleep(min(left, longest))
-            self.keeper.renew_if_due(self.state["execution_id"])
+            self.keeper.renew_if_due(state["execution_id"])
 
     def _before_launch(self) -> None:
         """A launch goes out only under a lease surely ours."""
-        self.keeper.renew_if_due(self.state["execution_id"])
+        if self.state is not None:
+            self.keeper.renew_if_due(self.state["execution_id"])
 
     def _break(self, state: State, message: str) -> None:
         """Finalize FAILED after the engine stopped abnormally; the record must not be lost."""

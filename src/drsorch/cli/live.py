@@ -11,13 +11,14 @@ or the runner's log reaches the terminal."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
 from drsorch.cli.render import STATUS_STYLES
 from drsorch.clock import Clock
+from drsorch.core.state import State
+from drsorch.core.state_types import ServerState, WaveState
 from drsorch.text import printable
 
 _ENDED = frozenset({"COMPLETED", "FAILED", "SKIPPED", "CANCELLED"})
@@ -52,11 +53,11 @@ class ProgressLog:
         """A free-form line (the runner's log) in the same format."""
         self._line((text, "dim"))
 
-    def _server_lines(self, w: dict[str, Any], state: dict[str, Any]) -> None:
+    def _server_lines(self, w: WaveState, state: State) -> None:
         for sid in w["order"]:
             self._server_line(sid, state["servers"][sid])
 
-    def _server_line(self, sid: str, s: dict[str, Any]) -> None:
+    def _server_line(self, sid: str, s: ServerState) -> None:
         if self._servers.get(sid, "PENDING") == s["status"]:
             return
         self._servers[sid] = s["status"]
@@ -71,7 +72,7 @@ class ProgressLog:
     def _status(status: str) -> Piece:
         return (status, STATUS_STYLES.get(status, ""))
 
-    def update(self, state: dict[str, Any]) -> None:
+    def update(self, state: State) -> None:
         detail = len(state["servers"]) <= SERVER_LINES_LIMIT
         for w in state["waves"]:
             ended = w["status"] in _ENDED

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
+from drsorch.core.state_types import InstanceHealth
+
 # -- events ----------------------------------------------------------------------------------
 
 
@@ -86,7 +88,7 @@ class HealthPolled(Message):
     "system_status"}}``; state ``not-found`` when EC2 does not know the instance (yet)."""
 
     kind: ClassVar[str] = "HealthPolled"
-    instances: dict[str, dict[str, str | None]]
+    instances: dict[str, InstanceHealth]
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ moves when the record changes (the runner persists on a new revision).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from drsorch.core.state import State
+from drsorch.core.state_types import ServerState, WaveState
 from drsorch.core.statuses import ServerStatus as SS
 from drsorch.core.statuses import WaveStatus as WS
 
@@ -39,12 +39,11 @@ def notice(state: State, text: str) -> None:
         touch(state)
 
 
-def wave_by_number(state: State, number: int) -> dict[str, Any]:
-    wave = state["waves"][state["wave_index"][str(number)]]
-    return wave  # type: ignore[no-any-return]
+def wave_by_number(state: State, number: int) -> WaveState:
+    return state["waves"][state["wave_index"][str(number)]]
 
 
-def ids_in(state: State, status: SS) -> Iterator[tuple[str, dict[str, Any]]]:
+def ids_in(state: State, status: SS) -> Iterator[tuple[str, ServerState]]:
     """Servers of RUNNING waves with this status (the only ones that can be in flight)."""
     servers = state["servers"]
     for w in state["waves"]:
@@ -64,7 +63,7 @@ def end_server(
     record_error: bool = True,
 ) -> None:
     s = state["servers"][sid]
-    s["status"] = status.value
+    s["status"] = status
     s["end_time"] = now
     s["next_poll_at"] = None
     if message is not None:
@@ -80,12 +79,12 @@ def fail_server(state: State, sid: str, now: float, message: str) -> None:
     end_server(state, sid, SS.FAILED, now, message)
 
 
-def end_wave_unstarted(state: State, w: dict[str, Any], status: WS, now: float) -> None:
+def end_wave_unstarted(state: State, w: WaveState, status: WS, now: float) -> None:
     """End a wave that never launched anything: it and all its servers get ``status``."""
     server_status = SS.SKIPPED if status == WS.SKIPPED else SS.CANCELLED
     for sid in w["order"]:
         s = state["servers"][sid]
         if not SS(s["status"]).terminal:
-            s.update(status=server_status.value, end_time=None)
-    w.update(status=status.value, end_time=now)
+            s.update({"status": server_status, "end_time": None})
+    w.update({"status": status, "end_time": now})
     touch(state)

@@ -14,6 +14,7 @@ with exactly one ``WakeAt`` (when to call again with ``Tick``) or one ``Finish``
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from drsorch.core import messages as m
@@ -26,7 +27,10 @@ from drsorch.core.mutate import notice as _notice
 from drsorch.core.mutate import touch as _touch
 from drsorch.core.mutate import wave_by_number as _wave
 from drsorch.core.state import State
+from drsorch.core.state_types import InstanceHealth, LaunchState, WaveHealthCheck
+from drsorch.core.statuses import DispatchStatus as DS
 from drsorch.core.statuses import ExecutionStatus as ES
+from drsorch.core.statuses import Phase
 from drsorch.core.statuses import ServerStatus as SS
 from drsorch.core.statuses import WaveStatus as WS
 from drsorch.core.timekeeping import abort as _abort
@@ -70,7 +74,7 @@ def advance(state: State, event: m.Event, now: float) -> list[m.Command]:
 
 
 def _on_start(state: State, _: m.Message, now: float, cmds: list[m.Command]) -> None:
-    if state["phase"] == "PREFLIGHT" and not state["preflight_sent"]:
+    if state["phase"] == Phase.PREFLIGHT and not state["preflight_sent"]:
         state["preflight_sent"] = True
         cmds.append(m.DescribeServers(sorted(state["servers"])))
 
@@ -81,7 +85,7 @@ def _on_tick(state: State, _: m.Message, now: float, cmds: list[m.Command]) -> N
 
 def _on_servers(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> None:
     assert isinstance(ev, m.ServersDescribed)
-    if state["phase"] != "PREFLIGHT":
+    if state["phase"] != Phase.PREFLIGHT:
         return
     where = f"account {state['target_account_id']} region {state['region']}"
     bad = 0
@@ -100,16 +104,16 @@ def _on_servers(state: State, ev: m.Message, now: float, cmds: list[m.Command]) 
     if bad:
         _finish_early(state, now, f"preflight failed for {bad} server(s); nothing was launched")
         return
-    state["phase"] = "RUNNING"
+    state["phase"] = Phase.RUNNING
     _touch(state)
 
 
 def _on_launch_started(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> None:
     assert isinstance(ev, m.LaunchStarted)
     launch = state["launches"].get(ev.token)
-    if launch is None or launch["status"] != "SENT":
+    if launch is None or launch["status"] != DS.SENT:
         return
-    launch["status"] = "ACTIVE"
+    launch["status"] = DS.ACTIVE
     launch["job_id"] = ev.job_id
     state["job_tokens"][ev.job_id] = ev.token
     for sid in launch["servers"]:
@@ -122,21 +126,21 @@ def _on_launch_started(state: State, ev: m.Message, now: float, cmds: list[m.Com
 def _on_launch_failed(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> None:
     assert isinstance(ev, m.LaunchFailed)
     launch = state["launches"].get(ev.token)
-    if launch is None or launch["status"] != "SENT":
+    if launch is None or launch["status"] != DS.SENT:
         return
     cfg = state["config"]
     if ev.requeue and launch["requeues"] < cfg["max_requeues"] and not state["cancel_requested"]:
-        launch.update(status="QUEUED", requeues=launch["requeues"] + 1)
+        launch.update({"status": DS.QUEUED, "requeues": launch["requeues"] + 1})
         launch["not_before"] = now + cfg["requeue_seconds"]
         for sid in launch["servers"]:
-            state["servers"][sid].update(status=SS.PENDING.value, start_time=None)
+            state["servers"][sid].update({"status": SS.PENDING, "start_time": None})
         _notice(
             state,
             f"wave {launch['wave']}: DRS refused a launch for now ({ev.message}); "
             "it is queued again",
         )
         return
-    launch["status"] = "DONE"
+    launch["status"] = DS.DONE
     for sid in launch["servers"]:
         _fail_server(state, sid, now, f"StartRecovery failed: {ev.message}")
 
@@ -151,11 +155,11 @@ def _on_jobs(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> 
             continue
         _apply_job(state, state["launches"][token], job_id, job, now)
     for launch in state["launches"].values():
-        if launch["status"] == "ACTIVE" and launch["job_id"] not in ev.jobs:
+        if launch["status"] == DS.ACTIVE and launch["job_id"] not in ev.jobs:
             _missing_job(state, launch, now)
 
 
-def _missing_job(state: State, launch: dict[str, Any], now: float) -> None:
+def _missing_job(state: State, launch: LaunchState, now: float) -> None:
     """DescribeJobs did not return a job we started: no better than an unknown status."""
     job_id = launch["job_id"]
     if now - (launch["sent_at"] or now) > 2 * state["config"]["job_poll_seconds"]:
@@ -172,12 +176,12 @@ def _missing_job(state: State, launch: dict[str, Any], now: float) -> None:
                 f"still launching after {timeout:.0f} s: DRS no longer returns job {job_id}",
             )
     if all(state["servers"][sid]["status"] != SS.LAUNCHING for sid in launch["servers"]):
-        launch["status"] = "DONE"
+        launch["status"] = DS.DONE
         _touch(state)
 
 
 def _apply_job(
-    state: State, launch: dict[str, Any], job_id: str, job: dict[str, Any], now: float
+    state: State, launch: LaunchState, job_id: str, job: dict[str, Any], now: float
 ) -> None:
     status = str(job.get("status"))
     if status not in JOB_IN_PROGRESS and status not in JOB_ENDED:
@@ -215,13 +219,13 @@ def _apply_job(
             _notice(state, f"{sid}: unknown launch status {launch_status!r}; still waiting")
     settled = all(state["servers"][sid]["status"] != SS.LAUNCHING for sid in launch["servers"])
     if ended or (settled and status not in JOB_IN_PROGRESS):
-        launch["status"] = "DONE"
+        launch["status"] = DS.DONE
         _touch(state)
 
 
 def _launched(state: State, sid: str, recovery_id: str | None, now: float) -> None:
     s = state["servers"][sid]
-    s.update(recovery_instance_id=recovery_id, launched_time=now)
+    s.update({"recovery_instance_id": recovery_id, "launched_time": now})
     if state["cancel_requested"]:
         _end_server(
             state,
@@ -239,9 +243,10 @@ def _launched(state: State, sid: str, recovery_id: str | None, now: float) -> No
             return
         # No health check, but the record should still name the EC2 instance (a drill
         # instance someone must clean up): LAUNCHED until DRS says which one it is.
-        s.update(status=SS.LAUNCHED.value, next_poll_at=now + state["config"]["job_poll_seconds"])
+        poll_at = now + state["config"]["job_poll_seconds"]
+        s.update({"status": SS.LAUNCHED, "next_poll_at": poll_at})
     else:
-        s.update(status=SS.HEALTH_CHECK.value, polls=0, next_poll_at=now + health["interval"])
+        s.update({"status": SS.HEALTH_CHECK, "polls": 0, "next_poll_at": now + health["interval"]})
     if recovery_id:
         state["resolve_queue"].append(recovery_id)
     _touch(state)
@@ -252,12 +257,13 @@ def _on_instances(state: State, ev: m.Message, now: float, cmds: list[m.Command]
     state["api_failures"] = 0
     for _, s in _ids_in(state, SS.HEALTH_CHECK):
         rid = s["recovery_instance_id"]
-        if ev.instances.get(rid):
+        if rid is not None and ev.instances.get(rid):
             s["ec2_instance_id"] = ev.instances[rid]
             _touch(state)
     for sid, s in list(_ids_in(state, SS.LAUNCHED)):
         rid = s["recovery_instance_id"]
-        if rid in ev.instances:  # health check disabled: done once the instance is known
+        # health check disabled: done once the instance is known
+        if rid is not None and rid in ev.instances:
             s["ec2_instance_id"] = ev.instances[rid]
             _end_server(state, sid, SS.COMPLETED, now)
 
@@ -270,7 +276,7 @@ def _on_health(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -
         if seen is None:
             continue
         s["polls"] += 1
-        s["last_seen"] = dict(seen)
+        s["last_seen"] = seen.copy()
         health = _wave(state, s["wave"])["health"]
         if _healthy(seen, health["require"]):
             s["healthy_time"] = now
@@ -279,7 +285,7 @@ def _on_health(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -
             _unhealthy(state, sid, now, health)
 
 
-def _healthy(seen: dict[str, str | None], require: str) -> bool:
+def _healthy(seen: InstanceHealth, require: str) -> bool:
     if seen.get("state") != INSTANCE_RUNNING:
         return False
     if require == "STATUS_OK":
@@ -287,9 +293,9 @@ def _healthy(seen: dict[str, str | None], require: str) -> bool:
     return True
 
 
-def _unhealthy(state: State, sid: str, now: float, health: dict[str, Any]) -> None:
+def _unhealthy(state: State, sid: str, now: float, health: WaveHealthCheck) -> None:
     s = state["servers"][sid]
-    seen = s["last_seen"] or {}
+    seen: Mapping[str, object] = s["last_seen"] or {}
     span = health["interval"] * health["max_polls"]
     what = "running" if health["require"] == "RUNNING" else "running with status checks ok"
     _fail_server(
@@ -322,12 +328,12 @@ def _on_cancel(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -
         return
     state["cancel_requested"] = True
     _error(state, f"execution cancelled: {ev.reason}")
-    if state["phase"] == "PREFLIGHT":
+    if state["phase"] == Phase.PREFLIGHT:
         _finish_early(state, now, None, status=ES.CANCELLED)
         return
     for launch in state["launches"].values():
-        if launch["status"] == "QUEUED":
-            launch["status"] = "DONE"
+        if launch["status"] == DS.QUEUED:
+            launch["status"] = DS.DONE
     for w in state["waves"]:
         if w["status"] in (WS.PENDING, WS.WAITING, WS.PAUSED):
             _end_wave_unstarted(state, w, WS.CANCELLED, now)
@@ -349,14 +355,14 @@ def _on_cancel(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -
 
 def _on_resume(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> None:
     _notice(state, "the engine was restarted from its saved state")
-    if state["phase"] == "PREFLIGHT":
+    if state["phase"] == Phase.PREFLIGHT:
         state["preflight_sent"] = True
         cmds.append(m.DescribeServers(sorted(state["servers"])))
     for launch in state["launches"].values():
-        if launch["status"] == "SENT":  # its answer was lost with the engine
-            launch.update(status="QUEUED", maybe_sent=True)
+        if launch["status"] == DS.SENT:  # its answer was lost with the engine
+            launch.update({"status": DS.QUEUED, "maybe_sent": True})
             for sid in launch["servers"]:
-                state["servers"][sid]["status"] = SS.PENDING.value
+                state["servers"][sid]["status"] = SS.PENDING
     _touch(state)
 
 

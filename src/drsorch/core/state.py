@@ -1,40 +1,52 @@
 """The execution state: plain JSON, everything the core needs to continue after a crash.
 
-``new_execution`` flattens a validated :class:`~drsorch.plan.Plan` into the state so that the
-core never re-parses the plan; ``to_record`` derives the execution-history record of design §5.
-Layout::
+Its layout is :class:`~drsorch.core.state_types.ExecutionState` and the TypedDicts under it
+(:mod:`drsorch.core.state_types`): the one description of every key, which mypy checks the
+code against. This module makes and reads states:
 
-    {"version": 1, "execution_id", "plan": the plan as written, "plan_id", "plan_name",
-     "execution_type", "is_drill", "environment": simulator|aws (set by the runner),
-     "status", "phase": PREFLIGHT|RUNNING|DONE, "start_time", "end_time", "deadline",
-     "initiated_by", "source_account_id", "target_account_id", "region",
-     "config": {job_poll_seconds, launch_timeout_seconds, requeue_seconds, max_requeues, ...},
-     "wave_index": {"<WaveNumber>": position in waves},
-     "waves": [{number, name, deps, wait, type, order, health, pause_before, status,
-                start_time, end_time, ready_at, next_index, approved}],
-     "servers": {sid: {wave, status, job_id, token, recovery_instance_id, ec2_instance_id,
-                       start_time, launched_time, healthy_time, end_time, error,
-                       polls, next_poll_at, last_seen}},
-     "launches": {token: {wave, servers, job_id, status: QUEUED|SENT|ACTIVE|DONE,
-                          not_before, requeues, sent_at, first_sent_at, maybe_sent}},
-     "job_tokens": {job_id: token}, "resolve_queue": [recovery instance ids to look up],
-     "preflight_sent": bool,
-     "next_job_poll": float|None, "api_failures": int, "seq": int, "revision": int,
-     "errors": [{Message, WaveNumber, ServerId, JobId}], "notices": [str],
-     "cancel_requested": bool}
+- :func:`new_execution` flattens a validated :class:`~drsorch.plan.Plan` into a fresh state,
+  so that the core never re-parses the plan;
+- :func:`to_record` derives the execution-history record of design §5;
+- :func:`load_state` is the way in for a saved state (a resume): it refuses a damaged or
+  foreign one with a message naming the execution and what is wrong, and migrates a state
+  of an older layout :data:`STATE_VERSION` to the current one.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import reprlib
+from collections.abc import Callable
+from typing import Any, TypeAlias, TypedDict, TypeVar
 
-from drsorch.core.statuses import ExecutionStatus, ServerStatus, WaveStatus
+from pydantic import TypeAdapter, ValidationError
+
+from drsorch.core.state_types import EngineConfig, ExecutionState, ServerState, WaveState
+from drsorch.core.statuses import ExecutionStatus, Phase, ServerStatus, WaveStatus
 from drsorch.drs_terms import MAX_ACTIVE_JOBS, MAX_SERVERS_IN_ACTIVE_JOBS, MAX_SERVERS_PER_JOB
+from drsorch.errors import RefusedError, StoreDamagedError
 from drsorch.plan import Plan
 
+__all__ = [
+    "DEFAULT_CONFIG",
+    "STATE_VERSION",
+    "ConfigOverrides",
+    "State",
+    "known",
+    "load_state",
+    "new_execution",
+    "to_record",
+]
+
+#: The layout version a state is written with (its ``"version"``). Bump it, and add a
+#: migration to ``_MIGRATIONS``, whenever a key is added, removed or changes meaning.
 STATE_VERSION = 1
 
-DEFAULT_CONFIG: dict[str, float] = {
+#: Version N -> a function turning a saved version-N state into a version-N+1 one. Empty:
+#: version 1 is the only layout there has been (states were first saved at version 1).
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+DEFAULT_CONFIG: EngineConfig = {
     "job_poll_seconds": 30.0,  # one DescribeJobs for all active jobs this often
     "launch_timeout_seconds": 7200.0,  # a server still launching after this is FAILED
     "requeue_seconds": 60.0,  # wait before retrying a launch DRS refused for quota
@@ -45,7 +57,31 @@ DEFAULT_CONFIG: dict[str, float] = {
     "max_servers_per_job": MAX_SERVERS_PER_JOB,  # DRS: source servers in one job
 }
 
-State = dict[str, Any]
+
+class ConfigOverrides(TypedDict, total=False):
+    """Some keys of :class:`~drsorch.core.state_types.EngineConfig`, to change defaults."""
+
+    job_poll_seconds: float
+    launch_timeout_seconds: float
+    requeue_seconds: float
+    max_requeues: int
+    max_api_failures: int
+    max_jobs: int
+    max_servers_in_jobs: int
+    max_servers_per_job: int
+
+
+#: The engine state of one execution.
+State: TypeAlias = ExecutionState
+
+_T = TypeVar("_T")
+
+
+def known(value: _T | None) -> _T:
+    """``value``, which the layout allows to be null, where the state's rules say it is set
+    (a COMPLETED wave has an end_time, an ACTIVE launch a job_id, ...)."""
+    assert value is not None, "the engine state broke one of its own rules"
+    return value
 
 
 def new_execution(
@@ -57,11 +93,11 @@ def new_execution(
     source_account_id: str,
     target_account_id: str,
     region: str,
-    config: dict[str, float] | None = None,
+    config: ConfigOverrides | None = None,
 ) -> State:
     """A fresh RUNNING execution of ``plan`` started at ``now``."""
-    waves = []
-    servers: dict[str, Any] = {}
+    waves: list[WaveState] = []
+    servers: dict[str, ServerState] = {}
     for w in sorted(plan.waves, key=lambda w: w.wave_number):
         hc = plan.health_check_for(w)
         waves.append(
@@ -80,7 +116,7 @@ def new_execution(
                 },
                 "pause_before": w.pause_before,
                 "approved": False,
-                "status": WaveStatus.PENDING.value,
+                "status": WaveStatus.PENDING,
                 "start_time": None,
                 "end_time": None,
                 "ready_at": None,
@@ -90,7 +126,7 @@ def new_execution(
         for sid in w.server_ids:
             servers[sid] = {
                 "wave": w.wave_number,
-                "status": ServerStatus.PENDING.value,
+                "status": ServerStatus.PENDING,
                 "job_id": None,
                 "token": None,
                 "recovery_instance_id": None,
@@ -113,8 +149,8 @@ def new_execution(
         "plan_name": plan.plan_name,
         "execution_type": plan.execution_type,
         "is_drill": plan.execution_type == "DRILL",
-        "status": ExecutionStatus.RUNNING.value,
-        "phase": "PREFLIGHT",
+        "status": ExecutionStatus.RUNNING,
+        "phase": Phase.PREFLIGHT,
         "start_time": now,
         "end_time": None,
         "deadline": now + plan.timeout_seconds,
@@ -191,3 +227,120 @@ def to_record(state: State) -> dict[str, Any]:
         "Errors": list(state["errors"]),
         "WaveStatus": waves_out,
     }
+
+
+# -- loading a saved state -----------------------------------------------------------------
+
+
+@functools.cache
+def _adapter() -> TypeAdapter[ExecutionState]:
+    """Built on first use (about 10 ms): only a resume needs it."""
+    return TypeAdapter(ExecutionState)
+
+
+def load_state(data: object, *, execution_id: str | None = None) -> State:
+    """``data``, an engine state as it was saved (JSON), checked and brought to
+    :data:`STATE_VERSION`, ready for the core to continue.
+
+    Every key of every level is checked against :mod:`~drsorch.core.state_types`, strictly
+    (no ``"5"`` for 5, no unknown or missing key), then every reference (a wave's servers
+    and dependencies, a launch's servers, a job's launch) must name something the state
+    has. Statuses and phases come back as their enum members; everything else as it was
+    saved. ``execution_id``, when given, is the id the state was saved under.
+
+    Raises :class:`~drsorch.errors.StoreDamagedError` naming the execution and what is
+    wrong, or :class:`~drsorch.errors.RefusedError` for a state a newer drsorch saved.
+    """
+    name = execution_id or _saved_id(data)
+    if not isinstance(data, dict):
+        raise _damaged(name, f"it is {_short(data)}, not a JSON object")
+    if "version" not in data:
+        raise _damaged(name, "it has no version: it is not an engine state")
+    version = data["version"]
+    if type(version) is not int or version < 1:
+        raise _damaged(name, f"its version is {_short(version)}, not a state version")
+    if version > STATE_VERSION:
+        raise RefusedError(
+            f"execution {name} was saved by a newer drsorch (engine state version {version}; "
+            f"this one reads versions 1 to {STATE_VERSION}): resume it with that drsorch"
+        )
+    for older in range(version, STATE_VERSION):
+        data = _MIGRATIONS[older](data)
+    try:
+        state = _adapter().validate_python(data)
+    except ValidationError as exc:
+        raise _damaged(name, _listed(_validation_problems(exc))) from None
+    problems = _dangling(state)
+    if execution_id is not None and state["execution_id"] != execution_id:
+        problems.insert(0, f"it is the state of execution {state['execution_id']}")
+    if problems:
+        raise _damaged(name, _listed(problems))
+    return state
+
+
+def _damaged(name: str, what: str) -> StoreDamagedError:
+    return StoreDamagedError(
+        f"the saved engine state of execution {name} is damaged, so it cannot be resumed: {what}"
+    )
+
+
+def _saved_id(data: object) -> str:
+    found = data.get("execution_id") if isinstance(data, dict) else None
+    return found if isinstance(found, str) else "(of unknown id)"
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 40
+
+
+def _short(value: object) -> str:
+    return _REPR.repr(value)
+
+
+def _listed(problems: list[str], shown: int = 3) -> str:
+    more = len(problems) - shown
+    return "; ".join(problems[:shown]) + (f"; and {more} more" if more > 0 else "")
+
+
+def _validation_problems(exc: ValidationError) -> list[str]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "the state"
+        found = "" if error["type"] == "missing" else f" (found {_short(error['input'])})"
+        problems.append(f"{where}: {error['msg']}{found}")
+    return problems
+
+
+def _dangling(state: State) -> list[str]:
+    """References to what the state does not have: the core would fail on them."""
+    waves, servers, launches = state["waves"], state["servers"], state["launches"]
+    index = {str(w["number"]): i for i, w in enumerate(waves)}
+    problems = [] if state["wave_index"] == index else ["wave_index does not match waves"]
+    for w in waves:
+        problems += [
+            f"wave {w['number']} has no server {sid}" for sid in _missing(w["order"], servers)
+        ]
+        problems += [
+            f"wave {w['number']} depends on wave {d}, which is not in the state"
+            for d in w["deps"]
+            if str(d) not in index
+        ]
+    for sid, s in servers.items():
+        if str(s["wave"]) not in index:
+            problems.append(f"server {sid} is in wave {s['wave']}, which is not in the state")
+        if s["token"] is not None and s["token"] not in launches:
+            problems.append(f"server {sid} names launch {s['token']}, which is not in the state")
+    for token, launch in launches.items():
+        problems += [
+            f"launch {token} has no server {sid}" for sid in _missing(launch["servers"], servers)
+        ]
+    problems += [
+        f"job {job_id} names launch {token}, which is not in the state"
+        for job_id, token in state["job_tokens"].items()
+        if token not in launches
+    ]
+    return problems
+
+
+def _missing(ids: list[str], servers: dict[str, ServerState]) -> list[str]:
+    return [sid for sid in ids if sid not in servers]

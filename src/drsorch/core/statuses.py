@@ -1,4 +1,5 @@
-"""Lifecycle statuses of an execution, a wave and a server (design §4).
+"""Lifecycle statuses of an execution, a wave and a server (design §4), and the engine's
+own bookkeeping: the phase of an execution and the status of one of its launches.
 
 String enums, so they serialize as themselves in the JSON state and in history records.
 """
@@ -48,6 +49,25 @@ class ServerStatus(StrEnum):
     @property
     def terminal(self) -> bool:
         return self in _TERMINAL_SERVER
+
+
+class Phase(StrEnum):
+    """Where an execution is in the engine's life, apart from its status."""
+
+    PREFLIGHT = "PREFLIGHT"  # checking every server's replication; nothing launched yet
+    RUNNING = "RUNNING"  # preflight passed: waves start, launch and are health-checked
+    DONE = "DONE"  # finished (the status says how)
+
+
+class DispatchStatus(StrEnum):
+    """The status of one of the engine's launches: one StartRecovery of a group of servers
+    of one wave, i.e. one DRS job. (Not DRS's per-server ``LaunchStatus``, which is
+    :class:`drsorch.drs_terms.LaunchStatus`.)"""
+
+    QUEUED = "QUEUED"  # waiting for its turn within DRS's job quotas (or to be requeued)
+    SENT = "SENT"  # StartRecovery went out; no answer yet (a resume adopts or resends it)
+    ACTIVE = "ACTIVE"  # DRS accepted it: its job runs and is polled
+    DONE = "DONE"  # its job ended, it failed to start, or the execution stopped
 
 
 _TERMINAL_EXECUTION = frozenset(

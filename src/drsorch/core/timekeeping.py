@@ -7,8 +7,6 @@ execution timeout, completion, and when to wake up next. Pure, like the rest of 
 
 from __future__ import annotations
 
-from typing import Any
-
 from drsorch.core import messages as m
 from drsorch.core.mutate import (
     DEAD_DEP,
@@ -20,8 +18,11 @@ from drsorch.core.mutate import (
     touch,
     wave_by_number,
 )
-from drsorch.core.state import State
+from drsorch.core.state import State, known
+from drsorch.core.state_types import WaveState
+from drsorch.core.statuses import DispatchStatus as DS
 from drsorch.core.statuses import ExecutionStatus as ES
+from drsorch.core.statuses import Phase
 from drsorch.core.statuses import ServerStatus as SS
 from drsorch.core.statuses import WaveStatus as WS
 from drsorch.drs_terms import EXECUTION_TAG, PLAN_TAG, TOKEN_TAG, WAVE_TAG
@@ -36,7 +37,7 @@ def progress(state: State, now: float, cmds: list[m.Command]) -> None:
             "(TimeoutSeconds); nothing new was launched",
         )
         return
-    if state["phase"] != "RUNNING":
+    if state["phase"] != Phase.RUNNING:
         return
     _sequential(state, now)
     _complete_waves(state, now)
@@ -48,7 +49,7 @@ def progress(state: State, now: float, cmds: list[m.Command]) -> None:
     _finish_if_done(state, now)
 
 
-def _running(state: State) -> list[dict[str, Any]]:
+def _running(state: State) -> list[WaveState]:
     return [w for w in state["waves"] if w["status"] == WS.RUNNING]
 
 
@@ -83,11 +84,11 @@ def _complete_waves(state: State, now: float) -> None:
         if not all(SS(s).terminal for s in statuses):
             continue
         if all(s == SS.COMPLETED for s in statuses):
-            w["status"] = WS.COMPLETED.value
+            w["status"] = WS.COMPLETED
         elif SS.FAILED in statuses or not any(s == SS.CANCELLED for s in statuses):
-            w["status"] = WS.FAILED.value
+            w["status"] = WS.FAILED
         else:
-            w["status"] = WS.CANCELLED.value
+            w["status"] = WS.CANCELLED
         w["end_time"] = now
         touch(state)
 
@@ -112,22 +113,22 @@ def _readiness(state: State, now: float) -> None:
                 end_wave_unstarted(state, w, WS.SKIPPED, now)
                 changed = True
             elif all(d["status"] == WS.COMPLETED for d in deps):
-                w["status"] = WS.WAITING.value
-                w["ready_at"] = max((d["end_time"] + d["wait"] for d in deps), default=now)
+                w["status"] = WS.WAITING
+                w["ready_at"] = max((known(d["end_time"]) + d["wait"] for d in deps), default=now)
                 touch(state)
 
 
 def _start_waves(state: State, now: float, cmds: list[m.Command]) -> None:
     for w in state["waves"]:
-        if w["status"] == WS.WAITING and w["ready_at"] <= now:
+        if w["status"] == WS.WAITING and known(w["ready_at"]) <= now:
             if w["pause_before"] and not w["approved"]:
-                w["status"] = WS.PAUSED.value
+                w["status"] = WS.PAUSED
                 touch(state)
                 cmds.append(m.AwaitApproval(w["number"]))
                 continue
         elif not (w["status"] == WS.PAUSED and w["approved"]):
             continue
-        w.update(status=WS.RUNNING.value, start_time=now)
+        w.update({"status": WS.RUNNING, "start_time": now})
         touch(state)
         if w["type"] == "SEQUENTIAL":
             _enqueue(state, w, w["order"][:1])
@@ -137,17 +138,17 @@ def _start_waves(state: State, now: float, cmds: list[m.Command]) -> None:
             for i in range(0, len(w["order"]), size):
                 _enqueue(state, w, w["order"][i : i + size])
     paused = any(w["status"] == WS.PAUSED for w in state["waves"])
-    state["status"] = (ES.PAUSED if paused else ES.RUNNING).value
+    state["status"] = ES.PAUSED if paused else ES.RUNNING
 
 
-def _enqueue(state: State, w: dict[str, Any], servers: list[str]) -> None:
+def _enqueue(state: State, w: WaveState, servers: list[str]) -> None:
     state["seq"] += 1
     token = f"{state['execution_id']}:{state['seq']}"
     state["launches"][token] = {
         "wave": w["number"],
         "servers": servers,
         "job_id": None,
-        "status": "QUEUED",
+        "status": DS.QUEUED,
         "not_before": None,
         "requeues": 0,
         "sent_at": None,
@@ -159,20 +160,22 @@ def _enqueue(state: State, w: dict[str, Any], servers: list[str]) -> None:
 def _dispatch(state: State, now: float, cmds: list[m.Command]) -> None:
     """Send queued launches, oldest first, while DRS's job quotas allow."""
     cfg = state["config"]
-    active = [x for x in state["launches"].values() if x["status"] in ("SENT", "ACTIVE")]
+    active = [x for x in state["launches"].values() if x["status"] in (DS.SENT, DS.ACTIVE)]
     jobs, servers = len(active), sum(len(x["servers"]) for x in active)
     for token, launch in state["launches"].items():
-        if launch["status"] != "QUEUED" or (launch["not_before"] or now) > now:
+        if launch["status"] != DS.QUEUED or (launch["not_before"] or now) > now:
             continue
         n = len(launch["servers"])
         if jobs + 1 > cfg["max_jobs"] or servers + n > cfg["max_servers_in_jobs"]:
             break  # first in, first out: later launches wait behind this one
         jobs, servers = jobs + 1, servers + n
-        launch.update(status="SENT", sent_at=now)
+        launch.update({"status": DS.SENT, "sent_at": now})
         if launch["first_sent_at"] is None:
             launch["first_sent_at"] = now
         for sid in launch["servers"]:
-            state["servers"][sid].update(status=SS.LAUNCHING.value, start_time=now, token=token)
+            state["servers"][sid].update(
+                {"status": SS.LAUNCHING, "start_time": now, "token": token}
+            )
         touch(state)
         cmds.append(
             m.StartRecovery(
@@ -193,7 +196,8 @@ def _dispatch(state: State, now: float, cmds: list[m.Command]) -> None:
 
 
 def _poll_jobs(state: State, now: float, cmds: list[m.Command]) -> None:
-    active = sorted(x["job_id"] for x in state["launches"].values() if x["status"] == "ACTIVE")
+    launches = state["launches"].values()
+    active = sorted(known(x["job_id"]) for x in launches if x["status"] == DS.ACTIVE)
     if not active:
         state["next_job_poll"] = None
         return
@@ -209,7 +213,7 @@ def _poll_health(state: State, now: float, cmds: list[m.Command]) -> None:
     for _, s in ids_in(state, SS.LAUNCHED):  # no health check; the lookup did not answer
         if s["next_poll_at"] is not None and s["next_poll_at"] <= now:
             s["next_poll_at"] = now + state["config"]["job_poll_seconds"]
-            resolve.append(s["recovery_instance_id"])
+            resolve.append(known(s["recovery_instance_id"]))
     for sid, s in ids_in(state, SS.HEALTH_CHECK):
         if s["next_poll_at"] is None or s["next_poll_at"] > now:
             continue
@@ -244,7 +248,7 @@ def _poll_health(state: State, now: float, cmds: list[m.Command]) -> None:
 def _finish_if_done(state: State, now: float) -> None:
     if not all(WS(w["status"]).terminal for w in state["waves"]):
         return
-    if any(x["status"] in ("SENT", "ACTIVE") for x in state["launches"].values()):
+    if any(x["status"] in (DS.SENT, DS.ACTIVE) for x in state["launches"].values()):
         return
     if state["cancel_requested"]:
         status = ES.CANCELLED
@@ -256,7 +260,7 @@ def _finish_if_done(state: State, now: float) -> None:
 
 
 def _finalize(state: State, now: float, status: ES) -> None:
-    state.update(status=status.value, end_time=now, phase="DONE")
+    state.update({"status": status, "end_time": now, "phase": Phase.DONE})
     touch(state)
 
 
@@ -291,16 +295,16 @@ def abort(state: State, now: float, message: str) -> None:
                 )
             elif s["status"] in (SS.LAUNCHED, SS.HEALTH_CHECK):
                 fail_server(state, sid, now, "execution ended before the health check passed")
-        w.update(status=WS.FAILED.value, end_time=now)
+        w.update({"status": WS.FAILED, "end_time": now})
     for launch in state["launches"].values():
-        launch["status"] = "DONE"
+        launch["status"] = DS.DONE
     _finalize(state, now, ES.FAILED)
 
 
 def next_wake(state: State, now: float) -> float:
     """The earliest time anything is due; at the latest, the execution deadline."""
     times = [state["deadline"]]
-    times += [w["ready_at"] for w in state["waves"] if w["status"] == WS.WAITING]
+    times += [known(w["ready_at"]) for w in state["waves"] if w["status"] == WS.WAITING]
     if state["next_job_poll"] is not None:
         times.append(state["next_job_poll"])
     times += [
@@ -312,6 +316,6 @@ def next_wake(state: State, now: float) -> float:
     times += [
         x["not_before"]
         for x in state["launches"].values()
-        if x["status"] == "QUEUED" and x["not_before"] is not None
+        if x["status"] == DS.QUEUED and x["not_before"] is not None
     ]
     return float(max(now, min(times)))
