@@ -6,7 +6,8 @@
           │  commands: launch / poll / check / terminate
           ▼
     runner ──► DrsAdapter ───┐                          domain types in and out
-           └─► Ec2Adapter ───┤  RetryPolicy (Clock)     (types.py: JobInfo, ...)
+           ├─► Ec2Adapter ───┤  RetryPolicy (Clock)     (types.py: JobInfo, ...)
+           └─► SnsAdapter ───┤  (notify.py decides the message; sns.py only publishes)
                              │  map_error → drsorch.errors
                              ▼
                    boto3 clients (session.py; botocore retries off)
@@ -24,6 +25,7 @@ from drsorch.aws.ec2 import EC2_BATCH, NOT_FOUND, Ec2Adapter
 from drsorch.aws.errors import describe_target, map_error
 from drsorch.aws.retry import DEFAULT_DELAYS, RetryDecision, RetryPolicy, next_delay
 from drsorch.aws.session import aws_session, client_config, make_clients
+from drsorch.aws.sns import MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, SnsAdapter, TopicRef, sns_client
 from drsorch.aws.types import (
     InstanceHealth,
     JobInfo,
@@ -38,7 +40,9 @@ __all__ = [
     "DEFAULT_DELAYS",
     "EC2_BATCH",
     "JOB_LOOKBACK_SECONDS",
+    "MAX_MESSAGE_BYTES",
     "MAX_SERVERS_PER_JOB",
+    "MAX_SUBJECT_CHARS",
     "NOT_FOUND",
     "TOKEN_TAG",
     "DrsAdapter",
@@ -50,7 +54,9 @@ __all__ = [
     "RecoveryInstanceInfo",
     "RetryDecision",
     "RetryPolicy",
+    "SnsAdapter",
     "SourceServerInfo",
+    "TopicRef",
     "aws_session",
     "client_config",
     "describe_target",
@@ -58,4 +64,5 @@ __all__ = [
     "map_error",
     "next_delay",
     "parse_iso_time",
+    "sns_client",
 ]
