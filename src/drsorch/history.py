@@ -116,6 +116,17 @@ class ServerResult(_Model):
         return self
 
 
+class NotificationEntry(_Model):
+    """What became of the end-of-execution notification (Req 8): SENT with its SNS message
+    id, or FAILED with AWS's reason. A failed notification never changes the Status."""
+
+    TopicArn: str
+    Status: Literal["SENT", "FAILED"]
+    MessageId: str | None = None
+    Error: str | None = None
+    ErrorCode: str | None = None
+
+
 class WaveRecord(_Model):
     """One wave of an execution and its servers' results (Req 5.2)."""
 
@@ -152,6 +163,8 @@ class ExecutionRecord(_Model):
     Region: Annotated[str, Field(min_length=1)]
     ServerCount: Annotated[int, Field(ge=0)]
     Errors: list[ErrorEntry] = Field(default_factory=list)
+    #: Set once the end was announced (the plan names an SNS topic); None otherwise.
+    Notification: NotificationEntry | None = None
     WaveStatus: list[WaveRecord] = Field(default_factory=list)
 
     @model_validator(mode="after")

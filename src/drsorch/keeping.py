@@ -162,8 +162,9 @@ class Keeper:
     # -- a broken engine ---------------------------------------------------------------------
 
     def save_broken(self, state: State, message: str, log: Callable[[str], None]) -> None:
-        """Save the FAILED record of an engine that stopped abnormally, and let go of the
-        lease; the record must not be lost. ``state`` is already finalized by the core."""
+        """Save the FAILED record of an engine that stopped abnormally (the lease is kept
+        until :meth:`release`); the record must not be lost. ``state`` is already
+        finalized by the core."""
         try:
             try:
                 self.save(state, force=True)
@@ -172,9 +173,8 @@ class Keeper:
                 # be kept, the execution's summary and its errors, so the FAILED stays.
                 bare = self.bare_record(state, message)
                 self.store.put(bare, None, lease=self._next_lease())
-            self.release(state["execution_id"])
         except LeaseLostError:
-            pass  # another engine drives it now: its record is not ours to finalize
+            self._lease = None  # another engine drives it now: not ours to finalize
         except Exception as exc:  # the store itself is what broke: say so, don't mask it
             log(f"could not save the final record: {exc}")
 

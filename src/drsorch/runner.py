@@ -29,6 +29,7 @@ from drsorch.effects import Effects
 from drsorch.errors import DrsorchError, LeaseLostError
 from drsorch.history import ExecutionRecord
 from drsorch.keeping import Keeper
+from drsorch.notify import NotifyOutcome, NotifyResult
 from drsorch.ownership import DEFAULT_LEASE_SECONDS
 from drsorch.plan import Plan
 from drsorch.stepping import Observer, Stepper, earliest_wake, finished
@@ -88,7 +89,10 @@ class Runner:
         approve: Callable[[int], bool] | None = None,
         log: Callable[[str], None] | None = None,
         holder: str | None = None,
+        notify: Callable[[ExecutionRecord | None], NotifyResult | None] | None = None,
     ) -> None:
+        #: Announces the end of the execution (see drsorch.notify); None: nobody is told.
+        self.notify = notify
         self.drs, self.ec2, self.store, self.clock = drs, ec2, store, clock
         self.log = log or (lambda text: None)
         self.keeper = Keeper(store, clock, holder=holder)
@@ -168,6 +172,7 @@ class Runner:
                 "finish; DRS jobs already started keep running",
             )
             raise
+        self._announce(state)
         self.keeper.release(state["execution_id"])
         return self.keeper.record(state)
 
@@ -208,3 +213,30 @@ class Runner:
         if not ExecutionStatus(state["status"]).terminal:
             advance(state, m.ApiFailed("drsorch", message, fatal=True), self.clock.now())
         self.keeper.save_broken(state, message, self.log)
+        if self.keeper.holding:
+            self._announce(state)
+            try:
+                self.keeper.release(state["execution_id"])
+            except Exception as exc:  # the store broke: the lease expires on its own
+                self.log(f"could not give the execution's lease up: {exc}")
+
+    def _announce(self, state: State) -> None:
+        """Tell the plan's SNS topic how the execution ended (Req 8), once, and note in the
+        record what became of it; a failed notification changes nothing else."""
+        if self.notify is None or "notification" in state:
+            return
+        try:
+            result = self.notify(self.keeper.final_record(state))
+        except Exception as exc:  # a bug of ours in the notice: the execution still ended
+            self.log(f"could not notify: {type(exc).__name__}: {exc}")
+            return
+        if result is None or result.outcome is NotifyOutcome.SKIPPED:
+            return
+        self.log(result.describe())
+        state["notification"] = result.to_dict()
+        try:
+            self.keeper.save(state, force=True)
+        except LeaseLostError:
+            pass
+        except Exception as exc:
+            self.log(f"could not record the notification: {exc}")

@@ -9,6 +9,7 @@ adapters, retry policy and error mapping.
 from __future__ import annotations
 
 import getpass
+import os
 import socket
 import time
 import uuid
@@ -25,8 +26,11 @@ from drsorch.aws.ec2 import Ec2Adapter
 from drsorch.aws.errors import map_error
 from drsorch.aws.retry import RetryPolicy
 from drsorch.aws.session import aws_session, client_config, make_clients, setup_error
+from drsorch.aws.sns import SnsAdapter, sns_client
 from drsorch.clock import Clock, ScaledClock, VirtualClock
 from drsorch.errors import AccessDeniedError, CredentialsError, RefusedError
+from drsorch.history import ExecutionRecord
+from drsorch.notify import NotifyResult, notify_end
 from drsorch.plan import Plan
 from drsorch.runner import RunOptions
 
@@ -38,6 +42,10 @@ SIM_ACCOUNT_ID = "123456789012"
 SIM_REGION = "us-east-1"
 
 
+#: Announces an execution's end (the runner's ``notify``).
+Announcer = Callable[[ExecutionRecord | None], NotifyResult | None]
+
+
 @dataclass
 class World:
     """What a runner needs to run: adapters on one clock, and who/where for the record."""
@@ -47,6 +55,29 @@ class World:
     clock: Clock
     options: RunOptions
     sim: SimRegion | None = None
+    #: Tells the plan's SNS topic how the execution ended; None: nobody (no topic, or a
+    #: simulated run, which never reaches AWS: invariant 4).
+    notify: Announcer | None = None
+
+
+def _announcer(
+    session: Any, plan: Plan, clock: Clock, endpoint_url: str | None
+) -> Announcer | None:
+    """SNS through the caller's own credentials (not the target role: the notification is
+    the caller's). With ``--endpoint-url`` SNS goes there too, unless
+    ``AWS_ENDPOINT_URL_SNS`` names another endpoint for it."""
+    topic = plan.notifications.sns_topic_arn if plan.notifications else None
+    if topic is None:
+        return None
+    sns_endpoint = None if os.environ.get("AWS_ENDPOINT_URL_SNS") else endpoint_url
+    adapter = SnsAdapter(sns_client(session, topic, endpoint_url=sns_endpoint), RetryPolicy(clock))
+
+    def announce(record: ExecutionRecord | None) -> NotifyResult | None:
+        if record is None:
+            return None
+        return notify_end(adapter, topic, record, "aws")
+
+    return announce
 
 
 def local_user() -> str:
@@ -187,6 +218,7 @@ def real_aws(
         )
     try:
         drs, ec2 = _adapters(work_session, clock, on_retry, endpoint_url)
+        announce = _announcer(session, plan, clock, endpoint_url)
     except BotoCoreError as exc:
         raise setup_error(exc) from exc
     options = RunOptions(
@@ -197,7 +229,7 @@ def real_aws(
         sleep_slice=1.0,
         execution_id=execution_id,
     )
-    return World(drs=drs, ec2=ec2, clock=clock, options=options)
+    return World(drs=drs, ec2=ec2, clock=clock, options=options, notify=announce)
 
 
 def _caller_identity(sts: Any) -> dict[str, Any]:

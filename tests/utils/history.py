@@ -43,6 +43,7 @@ EXECUTION_FIELDS = (
     "ServerCount",
     "Errors",
     "WaveStatus",
+    "Notification",
 )
 WAVE_FIELDS = ("WaveNumber", "WaveName", "Status", "StartTime", "EndTime", "ServerResults")
 SERVER_FIELDS = (

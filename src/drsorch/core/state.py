@@ -226,6 +226,7 @@ def to_record(state: State) -> dict[str, Any]:
         "ServerCount": len(servers),
         "Errors": list(state["errors"]),
         "WaveStatus": waves_out,
+        "Notification": state.get("notification"),
     }
 
 

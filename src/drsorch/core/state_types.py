@@ -209,3 +209,5 @@ class ExecutionState(TypedDict):
     cancel_requested: bool
     #: Secrets left out of the saved ``plan`` (:mod:`drsorch.redaction`); saved states only.
     redacted: NotRequired[list[str]]
+    #: What became of the end-of-execution notification (the record's Notification).
+    notification: NotRequired[dict[str, str | None]]
