@@ -84,7 +84,7 @@ def test_the_end_is_announced_and_noted_in_the_record(aws: Any) -> None:
 
 def test_a_failed_publish_is_noted_and_changes_nothing_else(aws: Any) -> None:
     missing = f"arn:aws:sns:{REGION}:123456789012:no-such-topic"
-    runner, (plan, world, store), logged = run_with_topic(aws, missing)
+    runner, (plan, world, _store), logged = run_with_topic(aws, missing)
     record = runner.run(plan, world.options)
     assert record.Status == "COMPLETED" and record.Errors == []
     assert record.Notification is not None and record.Notification.Status == "FAILED"
@@ -92,8 +92,8 @@ def test_a_failed_publish_is_noted_and_changes_nothing_else(aws: Any) -> None:
     assert any("FAILED" in line and missing in line for line in logged)
 
 
-def test_no_topic_no_call(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    runner, (plan, world, store), _ = run_with_topic(aws, None)
+def test_no_topic_no_call(aws: Any) -> None:
+    runner, (plan, world, _store), _ = run_with_topic(aws, None)
     assert runner.notify is None
     record = runner.run(plan, world.options)
     assert record.Notification is None
