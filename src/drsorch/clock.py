@@ -66,6 +66,11 @@ class ScaledClock:
         if seconds > 0:
             time.sleep(seconds / self.speed)
 
+    def real_time_of(self, t: float) -> float:
+        """The wall time at which this clock shows ``t`` (when ``start`` was the wall time
+        it was made at, as ``drsorch sim serve`` makes it)."""
+        return self._start + (t - self._start) / self.speed
+
 
 @dataclass(order=True)
 class _Timer:

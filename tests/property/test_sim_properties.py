@@ -161,12 +161,16 @@ EXPECTED: dict[FaultKind, tuple[str, type[Exception] | str]] = {
     FaultKind.CONNECTION_RESET: ("drs", ConnectionClosedError),
     FaultKind.READ_TIMEOUT: ("drs", ReadTimeoutError),
     FaultKind.ENDPOINT_UNREACHABLE: ("drs", EndpointConnectionError),
+    FaultKind.ACCESS_DENIED: ("drs", "AccessDeniedException"),
 }
 EC2_CODES = {
     FaultKind.THROTTLE: "RequestLimitExceeded",
     FaultKind.INTERNAL_ERROR: "InternalError",
     FaultKind.EXPIRED_CREDENTIALS: "RequestExpired",
+    FaultKind.ACCESS_DENIED: "UnauthorizedOperation",
 }
+#: Unmodeled in DRS for most operations: a plain ClientError with the right code.
+UNMODELED = {FaultKind.EXPIRED_CREDENTIALS, FaultKind.ACCESS_DENIED}
 DRS_CALLS: dict[str, dict[str, Any]] = {
     "DescribeSourceServers": {},
     "DescribeJobs": {},
@@ -215,7 +219,7 @@ def test_every_request_fault_surfaces_as_the_real_exception(
         assert isinstance(caught.value, ClientError)
         code = caught.value.response["Error"]["Code"]
         assert code == (EC2_CODES[kind] if ec2 else expected)
-        if not ec2 and kind is not FaultKind.EXPIRED_CREDENTIALS:
+        if not ec2 and kind not in UNMODELED:
             assert type(caught.value).__name__ == expected  # the modeled exception class
     else:
         assert isinstance(caught.value, expected)

@@ -8,7 +8,17 @@ import pytest
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
-from drsorch.sim.shapes import check, decode_query, encode_xml, iso_drs, iso_z, service_model
+from drsorch.sim.shapes import (
+    check,
+    decode_query,
+    encode_query_xml,
+    encode_xml,
+    iso_drs,
+    iso_seconds,
+    iso_z,
+    service_model,
+)
+from drsorch.sim.wire import STS_XMLNS
 
 pytestmark = pytest.mark.unit
 
@@ -50,6 +60,52 @@ def test_decode_query_inverts_botocores_ec2_serializer() -> None:
     request = create_serializer("ec2").serialize_to_request(params, op)
     form = dict(item.split("=", 1) for item in _form(request["body"]))
     assert decode_query(op.input_shape, form) == params
+
+
+def test_decode_query_inverts_botocores_query_serializer_for_sts() -> None:
+    op = service_model("sts").operation_model("AssumeRole")
+    params = {
+        "RoleArn": "arn:aws:iam::222222222222:role/DrsOrchestratorRole",
+        "RoleSessionName": "drsorch-exec-1",
+        "DurationSeconds": 3600,
+        "ExternalId": "dr-2026",
+        "PolicyArns": [{"arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}],
+        "Tags": [{"Key": "Execution", "Value": "e-1"}, {"Key": "Plan", "Value": "p"}],
+        "TransitiveTagKeys": ["Execution"],
+        "ProvidedContexts": [{"ProviderArn": "arn:aws:iam::aws:contextProvider/x"}],
+    }
+    request = create_serializer("query").serialize_to_request(params, op)
+    form = dict(item.split("=", 1) for item in _form(request["body"]))
+    assert form["Action"] == "AssumeRole" and form["Version"] == "2011-06-15"
+    assert decode_query(op.input_shape, form, protocol="query") == params
+    empty = create_serializer("query").serialize_to_request(
+        {"RoleArn": params["RoleArn"], "RoleSessionName": "s1", "TransitiveTagKeys": []}, op
+    )
+    form = dict(item.split("=", 1) for item in _form(empty["body"]))
+    assert decode_query(op.input_shape, form, protocol="query")["TransitiveTagKeys"] == []
+
+
+def test_encode_query_xml_is_what_botocores_query_parser_reads() -> None:
+    op = service_model("sts").operation_model("AssumeRole")
+    value = {
+        "Credentials": {
+            "AccessKeyId": "ASIAEXAMPLE000000001",
+            "SecretAccessKey": "secret<&>",
+            "SessionToken": "token",
+            "Expiration": 1_764_000_000.0,
+        },
+        "AssumedRoleUser": {"AssumedRoleId": "AROAEXAMPLE:s", "Arn": "arn:aws:sts::1:x"},
+    }
+    body = encode_query_xml(op.output_shape, value, "AssumeRole", "req-2", STS_XMLNS)
+    assert b"<Expiration>2025-11-24T16:00:00Z</Expiration>" in body
+    parsed = create_parser("query").parse(
+        {"body": body, "headers": {}, "status_code": 200}, op.output_shape
+    )
+    assert parsed["Credentials"]["SecretAccessKey"] == "secret<&>"
+    assert parsed["Credentials"]["Expiration"].timestamp() == 1_764_000_000.0
+    assert parsed["AssumedRoleUser"] == value["AssumedRoleUser"]
+    assert parsed["ResponseMetadata"]["RequestId"] == "req-2"
+    assert iso_seconds(1_764_000_000.9) == "2025-11-24T16:00:00Z"
 
 
 def _form(body: Any) -> list[str]:

@@ -1,4 +1,4 @@
-"""``drsorch sim``: the simulated DRS + EC2 region as a command (issue 3, point 5).
+"""``drsorch sim``: the simulated STS + DRS + EC2 region as a command (issue 3, point 5).
 
 ``drsorch sim serve`` runs an HTTP endpoint that the AWS CLI and any SDK can use through
 ``--endpoint-url``; source servers come from a scenario file, from recovery plans' server
@@ -94,7 +94,7 @@ def serve(
     speed: float,
     verbose: bool,
 ) -> None:
-    """Serve a simulated DRS + EC2 endpoint until Ctrl-C."""
+    """Serve a simulated STS + DRS + EC2 endpoint until Ctrl-C."""
     from drsorch.clock import ScaledClock
     from drsorch.sim import Scenario, SimRegion
     from drsorch.sim.server import SimServer
@@ -132,9 +132,14 @@ def serve(
     count = len(region.model.servers)
     url = printable(server.url)
     click.echo(
-        f"drsorch sim: DRS + EC2 on {url} ({count} source servers, "
+        f"drsorch sim: STS + DRS + EC2 on {url} ({count} source servers, "
         f"seed {region.seed}, speed {speed:g}x)",
     )
+    for account in scenario.accounts:
+        where = " (the source servers)" if account.id == region.directory.servers_account else ""
+        click.echo(f"  account {account.id}{where}")
+    for role in scenario.roles:
+        click.echo(f"  role {printable(role.arn)}")
     click.echo(f"  aws drs describe-source-servers --endpoint-url {url} --region us-east-1")
     sys.stdout.flush()
     try:

@@ -1,4 +1,5 @@
-"""A simulated AWS region running Elastic Disaster Recovery and EC2.
+"""A simulated AWS region running Elastic Disaster Recovery and EC2, with STS
+(GetCallerIdentity, AssumeRole) across the accounts a scenario declares.
 
 Real boto3 clients talk to it in-process (:func:`attach`) or over HTTP
 (``drsorch sim serve``), on a virtual clock, with seeded timings and scripted faults::

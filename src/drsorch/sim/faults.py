@@ -3,12 +3,13 @@
 A :class:`Fault` says *what* goes wrong and *when*. Two families:
 
 - request faults (``throttle``, ``internal_error``, ``connection_reset``, ``read_timeout``,
-  ``endpoint_unreachable``, ``expired_credentials``) act on one API call, before or after
-  the simulator processes it;
+  ``endpoint_unreachable``, ``expired_credentials``, ``access_denied``) act on one API call
+  (DRS, EC2 or STS), before or after the simulator processes it;
 - model faults (``launch_failure``, ``stuck_pending``, ``impaired``, ``unknown_job_status``)
   change what happens to a server or a job; they are decided when a job is created.
 
-Targeting: ``service``, ``operation``, ``server_id`` (a request naming that server, or that
+Targeting: ``service``, ``operation``, ``account`` (the account whose credentials signed the
+call, or whose server launches), ``server_id`` (a request naming that server, or that
 server's launch), a window of simulated seconds since the region started (``after`` /
 ``before``), the ``nth`` matching call or launch, at most ``times`` firings, a
 ``probability`` drawn from a seeded stream, and for throttling a token-bucket ``rate``.
@@ -34,6 +35,7 @@ class FaultKind(StrEnum):
     READ_TIMEOUT = "read_timeout"  # no response in time (over HTTP: a dropped connection)
     ENDPOINT_UNREACHABLE = "endpoint_unreachable"  # no connection at all (HTTP: dropped)
     EXPIRED_CREDENTIALS = "expired_credentials"  # 403 ExpiredTokenException (EC2: RequestExpired)
+    ACCESS_DENIED = "access_denied"  # 403 AccessDeniedException (EC2: UnauthorizedOperation)
     LAUNCH_FAILURE = "launch_failure"  # the server's launch ends FAILED with a rawError
     STUCK_PENDING = "stuck_pending"  # the recovery EC2 instance never leaves `pending`
     IMPAIRED = "impaired"  # the instance runs but its status checks end `impaired`
@@ -48,6 +50,7 @@ REQUEST_FAULTS = frozenset(
         FaultKind.READ_TIMEOUT,
         FaultKind.ENDPOINT_UNREACHABLE,
         FaultKind.EXPIRED_CREDENTIALS,
+        FaultKind.ACCESS_DENIED,
     }
 )
 SERVER_FAULTS = frozenset({FaultKind.LAUNCH_FAILURE, FaultKind.STUCK_PENDING, FaultKind.IMPAIRED})
@@ -60,6 +63,7 @@ FaultKindName = Literal[
     "read_timeout",
     "endpoint_unreachable",
     "expired_credentials",
+    "access_denied",
     "launch_failure",
     "stuck_pending",
     "impaired",
@@ -73,8 +77,9 @@ class Fault(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: FaultKind | FaultKindName  # always a FaultKind once validated
-    service: Literal["drs", "ec2"] | None = None
-    operation: str | None = None  # e.g. "StartRecovery", "DescribeInstanceStatus"
+    service: Literal["drs", "ec2", "sts"] | None = None
+    operation: str | None = None  # e.g. "StartRecovery", "DescribeInstanceStatus", "AssumeRole"
+    account: str | None = Field(default=None, pattern=r"^[0-9]{12}$")  # whose call or launch
     server_id: str | None = None  # source server id (model faults) or any id in the request
     after: float | None = Field(default=None, ge=0)  # window start, seconds since region start
     before: float | None = Field(default=None, ge=0)  # window end (exclusive)
@@ -97,6 +102,13 @@ class Fault(BaseModel):
     @classmethod
     def _as_enum(cls, value: str) -> FaultKind:
         return FaultKind(value)
+
+    @field_validator("account", mode="before")
+    @classmethod
+    def _quoted_account(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError('write account ids as 12-digit strings in quotes, e.g. "111111111111"')
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Fault:
@@ -210,9 +222,16 @@ class FaultBook:
         return True
 
     def for_request(
-        self, service: str, operation: str, params: dict[str, Any], now: float, phase: str
+        self,
+        service: str,
+        operation: str,
+        params: dict[str, Any],
+        now: float,
+        phase: str,
+        account: str | None = None,
     ) -> Fault | None:
-        """The request fault that fires for this call in ``phase``, if any."""
+        """The request fault that fires for this call in ``phase``, if any (``account``:
+        the account whose credentials signed it)."""
         ids: set[str] | None = None
         winner: Fault | None = None
         for state in self._states:
@@ -222,6 +241,8 @@ class FaultBook:
             if fault.service is not None and fault.service != service:
                 continue
             if fault.operation is not None and fault.operation != operation:
+                continue
+            if fault.account is not None and fault.account != account:
                 continue
             if not self._in_window(fault, now):
                 continue
@@ -241,13 +262,17 @@ class FaultBook:
                 winner = fault
         return winner
 
-    def for_launch(self, server_id: str, launch_number: int, now: float) -> list[Fault]:
+    def for_launch(
+        self, server_id: str, launch_number: int, now: float, account: str | None = None
+    ) -> list[Fault]:
         """The model faults that fire for this server's launch (at most one per kind)."""
         fired: list[Fault] = []
         kinds: set[FaultKind] = set()
         for state in self._states:
             fault = state.fault
             if fault.kind not in SERVER_FAULTS or fault.kind in kinds:
+                continue
+            if fault.account is not None and fault.account != account:
                 continue
             if fault.server_id is not None and fault.server_id != server_id:
                 continue
@@ -260,12 +285,16 @@ class FaultBook:
                 fired.append(fault)
         return fired
 
-    def for_job(self, job_id: str, server_ids: Iterable[str], now: float) -> Fault | None:
+    def for_job(
+        self, job_id: str, server_ids: Iterable[str], now: float, account: str | None = None
+    ) -> Fault | None:
         """The ``unknown_job_status`` fault for a new launch job, if one fires."""
         members: set[str] | None = None
         for state in self._states:
             fault = state.fault
             if fault.kind != FaultKind.UNKNOWN_JOB_STATUS:
+                continue
+            if fault.account is not None and fault.account != account:
                 continue
             if fault.server_id is not None:
                 if members is None:

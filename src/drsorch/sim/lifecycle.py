@@ -164,7 +164,7 @@ class Lifecycle:
         t = server.timing
         launched = max(job.created + t.launch.draw(rng), started + 10.0)
         running_delay, ok_delay = t.running.draw(rng), t.status_ok.draw(rng)
-        fired = self.faults.for_launch(server.id, server.launches, self.now)
+        fired = self.faults.for_launch(server.id, server.launches, self.now, self.account_id)
         faults = {FaultKind(f.kind): f for f in fired}
         ec2_id = self.new_instance_id()
         ri_id = ec2_id if self.scenario.recovery_instance_ids == "same" else self.new_instance_id()
@@ -358,7 +358,8 @@ class Lifecycle:
         data = {"sourceServerID": ri.source_server_id, "targetInstanceID": ri.ec2_id}
         job.log.append(LogItem(self.now, "CLEANUP_END", data))
         self.delete_recovery_instance(ri)
-        self._set_launch(job, p, "TERMINATED")
+        if p.launch_status != "TERMINATED":  # a server's two instances share one participant
+            self._set_launch(job, p, "TERMINATED")
 
     def delete_recovery_instance(self, ri: RecoveryInstance) -> None:
         """DRS forgets the recovery instance; its launch job now says TERMINATED."""

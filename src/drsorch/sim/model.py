@@ -126,7 +126,7 @@ class RegionModel(Lifecycle):
         )
         job.is_drill = is_drill
         self.active_launch_servers += len(server_ids)
-        job.status_fault = self.faults.for_job(job.id, server_ids, self.now)
+        job.status_fault = self.faults.for_job(job.id, server_ids, self.now, self.account_id)
         self.schedule_launch_job(job)
         return job
 

@@ -2,8 +2,9 @@
 
 Every API call that reaches the simulator — in-process or over HTTP — is recorded with the
 simulated time it arrived, its service and operation, its parameters as the simulator
-decoded them, and its outcome: ``ok``, ``error`` (an AWS error answer, such as a
-ValidationException or a quota refusal) or ``fault`` (a scripted fault fired). Tests use it
+decoded them, the account whose credentials signed it, and its outcome: ``ok``, ``error``
+(an AWS error answer, such as a ValidationException or a quota refusal) or ``fault`` (a
+scripted fault fired). Tests use it
 to assert what the engine sent; benchmarks to count calls; :meth:`Recorder.digest` to
 check that a replay with the same seed is identical.
 """
@@ -24,7 +25,7 @@ class RecordedCall:
     """One API call as the simulator saw it."""
 
     time: float  # simulated time (epoch seconds) when the call arrived
-    service: str  # "drs" or "ec2"
+    service: str  # "drs", "ec2" or "sts"
     operation: str  # e.g. "StartRecovery"
     params: dict[str, Any]  # decoded request parameters
     outcome: Outcome
@@ -32,6 +33,7 @@ class RecordedCall:
     http_status: int | None = None  # None when the connection was dropped
     fault: str | None = None  # the fault kind that fired, if any
     processed: bool = True  # False when the call never reached the region's model
+    account: str | None = None  # whose credentials signed it (None: not recognised)
 
 
 class Recorder:
@@ -51,9 +53,10 @@ class Recorder:
         *,
         service: str | None = None,
         outcome: Outcome | None = None,
+        account: str | None = None,
     ) -> int:
         """How many calls match every given criterion."""
-        return len(self.select(operation, service=service, outcome=outcome))
+        return len(self.select(operation, service=service, outcome=outcome, account=account))
 
     def select(
         self,
@@ -61,6 +64,7 @@ class Recorder:
         *,
         service: str | None = None,
         outcome: Outcome | None = None,
+        account: str | None = None,
     ) -> list[RecordedCall]:
         """The calls that match every given criterion, in arrival order."""
         with self._lock:
@@ -71,6 +75,7 @@ class Recorder:
             if (operation is None or c.operation == operation)
             and (service is None or c.service == service)
             and (outcome is None or c.outcome == outcome)
+            and (account is None or c.account == account)
         ]
 
     def clear(self) -> None:

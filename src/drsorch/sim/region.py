@@ -5,6 +5,11 @@
 the request recorder. Attach it to a boto3 session (:func:`drsorch.sim.attach`) or serve
 it over HTTP (:class:`drsorch.sim.server.SimServer`); either way every request first
 brings the model up to ``clock.now()``, so whoever moves the clock moves DRS.
+
+A scenario may declare several accounts (issue 8): each has its own DRS and EC2 state (a
+:class:`RegionModel` in :attr:`SimRegion.models`), calls are answered in the account whose
+credentials signed them (:attr:`SimRegion.directory`), and STS hands out role credentials
+between them. :attr:`SimRegion.model` is the account that holds the scenario's servers.
 """
 
 from __future__ import annotations
@@ -15,43 +20,58 @@ from collections.abc import Iterable
 from typing import Any
 
 from drsorch.clock import Clock, VirtualClock
+from drsorch.sim.accounts import Directory
 from drsorch.sim.entities import Job
 from drsorch.sim.faults import Fault, FaultBook
 from drsorch.sim.model import RegionModel, TimelineEntry
 from drsorch.sim.recorder import Recorder
 from drsorch.sim.scenario import Scenario, ServerSpec
+from drsorch.sim.timing import stable_rng
 from drsorch.sim.wire import WireResult, dispatch, request_id
 
 
 class SimRegion:
-    """Source servers, jobs and instances of one simulated account and region."""
+    """Source servers, jobs and instances of the simulated accounts of one region."""
 
     def __init__(
         self,
         clock: Clock | None = None,
         scenario: Scenario | None = None,
         seed: int | None = None,
-        account_id: str = "123456789012",
+        account_id: str | None = None,
         region_name: str = "us-east-1",
     ) -> None:
+        """``account_id``: the account holding the source servers. Without accounts in the
+        scenario it is the only account (default ``123456789012``); with them it must be
+        one of them (default: the scenario's ``servers_account``, else the first)."""
         self.clock: Clock = clock if clock is not None else VirtualClock()
         self.scenario = scenario if scenario is not None else Scenario()
         self.seed = seed if seed is not None else (self.scenario.seed or 0)
-        self.account_id = account_id
+        self.directory = Directory(self.scenario, account_id, self.seed)
+        # A region served at --speed tells HTTP clients (which keep real time) when their
+        # credentials expire in real time, so they refresh them when the region expects.
+        self.directory.reported_time = getattr(self.clock, "real_time_of", lambda t: t)
+        self.account_id = self.directory.servers_account
         self.region_name = region_name
         self.start = self.clock.now()
         self.faults = FaultBook(self.seed, self.start, self.scenario.faults)
         self.recorder = Recorder()
         self.lock = threading.RLock()
         self._requests = itertools.count(1)
-        self.model = RegionModel(
-            scenario=self.scenario,
-            seed=self.seed,
-            start=self.start,
-            account_id=account_id,
-            region_name=region_name,
-            faults=self.faults,
-        )
+        #: every account's DRS + EC2 state; the servers account keeps the region's seed
+        self.models: dict[str, RegionModel] = {}
+        for account in self.directory.account_ids:
+            own = account == self.account_id
+            seed = self.seed if own else stable_rng(self.seed, "account", account).getrandbits(63)
+            self.models[account] = RegionModel(
+                scenario=self.scenario,
+                seed=seed,
+                start=self.start,
+                account_id=account,
+                region_name=region_name,
+                faults=self.faults,
+            )
+        self.model = self.models[self.account_id]
         for spec in self.scenario.source_servers:
             self.model.add_server(spec)
         if self.scenario.generate_servers:
@@ -64,22 +84,43 @@ class SimRegion:
         server_ids: Iterable[str],
         replication_state: str = "CONTINUOUS",
         tags: dict[str, str] | None = None,
+        *,
+        account_id: str | None = None,
     ) -> list[str]:
-        """Add source servers (ids ``s-`` + 17 alphanumerics); returns their ids."""
+        """Add source servers (ids ``s-`` + 17 alphanumerics) to the servers account, or
+        to ``account_id``; returns their ids."""
+        model = self.account(account_id)
         specs = [
             ServerSpec(id=sid, replication_state=replication_state, tags=dict(tags or {}))
             for sid in server_ids
         ]
         with self.lock:
             for spec in specs:
-                self.model.add_server(spec)
+                model.add_server(spec)
         return [spec.id for spec in specs]
 
-    def add_source_server(self, spec: ServerSpec) -> str:
+    def add_source_server(self, spec: ServerSpec, *, account_id: str | None = None) -> str:
         """Add one source server described in full (hostname, tags, timing...)."""
+        model = self.account(account_id)
         with self.lock:
-            self.model.add_server(spec)
+            model.add_server(spec)
         return spec.id
+
+    def account(self, account_id: str | None = None) -> RegionModel:
+        """The DRS + EC2 state of one account (default: the servers account)."""
+        if account_id is None:
+            return self.model
+        try:
+            return self.models[account_id]
+        except KeyError:
+            raise KeyError(
+                f"account {account_id} is not simulated (accounts: {', '.join(self.models)})"
+            ) from None
+
+    @property
+    def account_ids(self) -> list[str]:
+        """Every simulated account; the first is the caller's (see docs/simulator.md)."""
+        return list(self.models)
 
     def generate_source_servers(self, count: int) -> list[str]:
         """Add ``count`` source servers with seeded ids; returns the ids."""
@@ -106,14 +147,20 @@ class SimRegion:
     # --- time -------------------------------------------------------------------------
 
     def sync(self) -> None:
-        """Bring the model up to the clock's ``now()`` (every request does this first)."""
+        """Bring every account up to the clock's ``now()`` (every request does this first)."""
         with self.lock:
-            self.model.advance(self.clock.now())
+            self.advance(self.clock.now())
+
+    def advance(self, now: float) -> None:
+        """Apply every transition due by ``now`` in every account (hold :attr:`lock`)."""
+        for model in self.models.values():
+            model.advance(now)
 
     def next_event_time(self) -> float | None:
         """When the region will next change by itself, or None when it is idle."""
         with self.lock:
-            return self.model.next_event_time()
+            due = [t for m in self.models.values() if (t := m.next_event_time()) is not None]
+            return min(due) if due else None
 
     def run_until_idle(self, limit: float | None = None) -> float:
         """With a :class:`VirtualClock`: jump from change to change until the region is
@@ -133,12 +180,12 @@ class SimRegion:
 
     @property
     def timeline(self) -> list[TimelineEntry]:
-        """Every status change so far: (time, kind, id, value)."""
+        """Every status change so far in the servers account: (time, kind, id, value)."""
         return self.model.timeline
 
     @property
     def jobs(self) -> list[Job]:
-        """All jobs, oldest first."""
+        """All jobs of the servers account, oldest first."""
         return sorted(self.model.jobs.values(), key=lambda j: j.seq)
 
     def add_fault(self, fault: Fault) -> Fault:
@@ -155,8 +202,10 @@ class SimRegion:
         return dispatch(self, method, path, headers, body)
 
     def __repr__(self) -> str:
+        others = len(self.models) - 1
+        more = f" (+{others} more)" if others else ""
         return (
-            f"SimRegion({self.region_name}, account={self.account_id}, seed={self.seed}, "
+            f"SimRegion({self.region_name}, account={self.account_id}{more}, seed={self.seed}, "
             f"servers={len(self.model.servers)}, jobs={len(self.model.jobs)})"
         )
 
@@ -171,4 +220,5 @@ class SimRegion:
                 "recovery_instances": len(m.recovery_instances),
                 "ec2_instances": len(m.instances),
                 "calls": len(self.recorder.calls),
+                "accounts": len(self.models),
             }

@@ -27,7 +27,15 @@ the file and the field instead of a process that eats the machine's memory:
 - at most :data:`MAX_FAULTS` faults; ``nth`` and ``times`` up to :data:`MAX_COUNT`; a
   throttle's ``rate`` and ``burst`` finite, up to :data:`MAX_RATE`; ``probability`` in [0, 1];
 - ``seed`` from 0 to :data:`MAX_SEED`; quotas from 1 to :data:`MAX_SERVERS`;
-- strings up to :data:`MAX_TEXT` characters, and the file itself up to :data:`MAX_FILE_BYTES`.
+- strings up to :data:`MAX_TEXT` characters, and the file itself up to :data:`MAX_FILE_BYTES`;
+- at most :data:`MAX_ACCOUNTS` accounts with :data:`MAX_KEYS` access keys each, and
+  :data:`MAX_ROLES` roles trusting at most :data:`MAX_TRUSTED` accounts each.
+
+Accounts and roles (issue 8) make the region a small AWS partition: which accounts exist,
+which access keys belong to which, which IAM roles can be assumed through STS and by whom,
+and which account holds the source servers (``servers_account``). Every account, role
+and trusted account named anywhere must be declared, so a typo is an error, not a role
+nobody can assume. Without ``accounts`` there is one account that accepts any credentials.
 """
 
 from __future__ import annotations
@@ -54,6 +62,17 @@ from drsorch.sim.faults import Fault
 from drsorch.sim.timing import Span, Timing, TimingOverrides
 
 SERVER_ID_RE = re.compile(r"s-[0-9a-zA-Z]{17}")
+ACCOUNT_ID_RE = re.compile(r"[0-9]{12}")
+#: Access key ids as IAM issues them (AKIA... for users; STS's own are ASIA...).
+ACCESS_KEY_RE = re.compile(r"[A-Z0-9]{16,128}")
+#: IAM user and role names, and STS session names (without the length limit).
+IAM_NAME_RE = re.compile(r"[\w+=,.@-]+", re.ASCII)
+#: ``arn:aws:iam::ACCOUNT:role/[PATH/]NAME``; group 1 is the account, group 2 the name.
+ROLE_ARN_RE = re.compile(
+    r"arn:aws:iam::([0-9]{12}):role/(?:[\x21-\x7e]*/)?([\w+=,.@-]{1,64})", re.ASCII
+)
+#: STS's ExternalId pattern (2 to 1224 characters).
+EXTERNAL_ID_RE = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 
 #: Source servers of one simulated region, listed and generated together (DRS itself
 #: replicates at most a few thousand per account; the benchmarks use 10 000).
@@ -71,6 +90,15 @@ MAX_SEED = 2**63 - 1
 #: Characters of any string (a name, a tag, a fault's message or raw error).
 MAX_TEXT = 4_096
 MAX_FILE_BYTES = 16 * 2**20
+MAX_ACCOUNTS = 100
+#: Static access keys of one account (IAM allows two per user; a scenario may list users).
+MAX_KEYS = 100
+MAX_ROLES = 1_000
+#: Accounts one role trusts.
+MAX_TRUSTED = 100
+#: IAM's bounds of a role's maximum session duration (MaxSessionDuration), in seconds.
+MIN_ROLE_SESSION = 3_600
+MAX_ROLE_SESSION = 43_200
 
 #: DRS's replication states (SourceServer.dataReplicationInfo.dataReplicationState).
 REPLICATION_STATES = (
@@ -134,6 +162,123 @@ class Quotas(BaseModel):
     servers_in_active_jobs: int = Field(default=500, ge=1, le=MAX_SERVERS)  # L-05AFA8C6
 
 
+def _account_id(value: Any) -> Any:
+    """A 12-digit account id; an unquoted one in YAML is an int, which loses leading zeros."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError(
+            f'write account ids as 12-digit strings in quotes, e.g. "{value:012d}"'
+            if 0 <= value < 10**12
+            else "an account id is 12 digits, written in quotes"
+        )
+    if isinstance(value, str) and not ACCOUNT_ID_RE.fullmatch(value):
+        raise ValueError(f"{_shown(value)} is not an AWS account id (12 digits)")
+    return value
+
+
+class AccessKeySpec(BaseModel):
+    """A static access key of an account (an IAM user's), as a client would configure it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    # Not checked: the simulator does not verify signatures. Listed so the file says what
+    # a client should configure.
+    secret: str | None = Field(default=None, min_length=1, max_length=128)
+    user: str = Field(default="simulator", min_length=1, max_length=64)  # the IAM user name
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        if not ACCESS_KEY_RE.fullmatch(value):
+            raise ValueError(
+                f"{_shown(value)} is not an access key id (16 to 128 capital letters and digits)"
+            )
+        if value.startswith("ASIA"):
+            raise ValueError(
+                f"{_shown(value)}: ASIA... keys are the ones STS issues; a static key is AKIA..."
+            )
+        return value
+
+    @field_validator("user")
+    @classmethod
+    def _valid_user(cls, value: str) -> str:
+        if not IAM_NAME_RE.fullmatch(value):
+            raise ValueError(f"{_shown(value)} is not an IAM user name ([\\w+=,.@-])")
+        return value
+
+
+class AccountSpec(BaseModel):
+    """One AWS account of the simulated partition."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    # Keys that sign as this account. When the FIRST account lists none, it accepts any key
+    # STS did not issue (the caller's account, whatever the client is configured with).
+    access_keys: list[AccessKeySpec] = Field(default_factory=list, max_length=MAX_KEYS)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _valid_id(cls, value: Any) -> Any:
+        return _account_id(value)
+
+
+class TrustSpec(BaseModel):
+    """Who may assume a role: principals of these accounts, with this ExternalId if set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    accounts: list[str] = Field(min_length=1, max_length=MAX_TRUSTED)
+    external_id: str | None = None
+
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _valid_accounts(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for item in value:
+                _account_id(item)
+        return value
+
+    @field_validator("external_id")
+    @classmethod
+    def _valid_external_id(cls, value: str | None) -> str | None:
+        if value is not None and not EXTERNAL_ID_RE.fullmatch(value):
+            raise ValueError("an ExternalId has 2 to 1224 characters of [\\w+=,.@:/-]")
+        return value
+
+
+class RoleSpec(BaseModel):
+    """An IAM role that STS AssumeRole can hand out credentials for."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arn: str = Field(max_length=2048)
+    trust: TrustSpec
+    # the role's MaxSessionDuration: AssumeRole's DurationSeconds may not exceed it
+    max_session_seconds: int = Field(default=3600, ge=MIN_ROLE_SESSION, le=MAX_ROLE_SESSION)
+
+    @field_validator("arn")
+    @classmethod
+    def _valid_arn(cls, value: str) -> str:
+        if not ROLE_ARN_RE.fullmatch(value):
+            raise ValueError(
+                f"{_shown(value)} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+            )
+        return value
+
+    @property
+    def account_id(self) -> str:
+        match = ROLE_ARN_RE.fullmatch(self.arn)
+        assert match is not None
+        return match.group(1)
+
+    @property
+    def name(self) -> str:
+        match = ROLE_ARN_RE.fullmatch(self.arn)
+        assert match is not None
+        return match.group(2)
+
+
 class Scenario(BaseModel):
     """Everything that shapes a simulated region, apart from the clock."""
 
@@ -152,6 +297,15 @@ class Scenario(BaseModel):
         default=3600.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False
     )
     faults: list[Fault] = Field(default_factory=list, max_length=MAX_FAULTS)
+    # accounts, STS roles and where the source servers are (docs/simulator.md)
+    accounts: list[AccountSpec] = Field(default_factory=list, max_length=MAX_ACCOUNTS)
+    roles: list[RoleSpec] = Field(default_factory=list, max_length=MAX_ROLES)
+    servers_account: str | None = None  # default: the first declared account
+
+    @field_validator("servers_account", mode="before")
+    @classmethod
+    def _valid_servers_account(cls, value: Any) -> Any:
+        return None if value is None else _account_id(value)
 
     @field_validator("source_servers")
     @classmethod
@@ -167,7 +321,7 @@ class Scenario(BaseModel):
     def _within_limits(self) -> Scenario:
         """The bounds of the module docstring that the timing and fault models (shared with
         programmatic use) do not check themselves; the first problem names its field."""
-        problems = list(_limit_problems(self))
+        problems = [*_limit_problems(self), *_account_problems(self)]
         if problems:
             field, problem = problems[0]
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -292,6 +446,44 @@ def _limit_problems(scenario: Scenario) -> Iterator[tuple[str, str]]:
             text = getattr(fault, name)
             if text is not None and len(text) > MAX_TEXT:
                 yield f"{where}.{name}", f"must be at most {MAX_TEXT} characters"
+
+
+def _account_problems(scenario: Scenario) -> Iterator[tuple[str, str]]:
+    """``(field, problem)`` for accounts, keys and roles that do not fit together."""
+    if not scenario.accounts:
+        if scenario.roles:
+            yield "roles", "roles need accounts: declare the role's account and the caller's"
+        if scenario.servers_account is not None:
+            yield "servers_account", "needs accounts: declare it under accounts"
+        return
+    declared: set[str] = set()
+    keys: set[str] = set()
+    for i, account in enumerate(scenario.accounts):
+        if account.id in declared:
+            yield f"accounts.{i}.id", f"account {account.id} is declared twice"
+        declared.add(account.id)
+        for k, key in enumerate(account.access_keys):
+            if key.id in keys:
+                yield f"accounts.{i}.access_keys.{k}.id", f"access key {key.id} is listed twice"
+            keys.add(key.id)
+    if scenario.servers_account is not None and scenario.servers_account not in declared:
+        yield (
+            "servers_account",
+            f"account {scenario.servers_account} is not declared under accounts",
+        )
+    arns: set[str] = set()
+    for i, role in enumerate(scenario.roles):
+        if role.arn in arns:
+            yield f"roles.{i}.arn", f"role {role.arn} is declared twice"
+        arns.add(role.arn)
+        if role.account_id not in declared:
+            yield f"roles.{i}.arn", f"the role's account {role.account_id} is not declared"
+        for t, trusted in enumerate(role.trust.accounts):
+            if trusted not in declared:
+                yield (
+                    f"roles.{i}.trust.accounts.{t}",
+                    f"account {trusted} is not declared under accounts",
+                )
 
 
 def _shown(value: str | int | float) -> str:

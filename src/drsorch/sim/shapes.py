@@ -4,9 +4,11 @@
   list lengths, patterns, numeric ranges, enums, unknown members): DRS requests are
   checked with it before any handler runs, as DRS's own front end does, and contract tests
   check responses with it.
-- :func:`decode_query` turns an EC2 query-protocol form (``InstanceId.1=...``) back into
-  parameters, following the same naming rules as botocore's EC2 serializer.
-- :func:`encode_xml` writes an EC2 response the way EC2 does (``<instanceStatusSet><item>``).
+- :func:`decode_query` turns a query-protocol form back into parameters, following the
+  naming rules of botocore's serializers: EC2's (``InstanceId.1=...``) or the plain query
+  protocol's that STS uses (``Tags.member.1.Key=...``).
+- :func:`encode_xml` writes an EC2 response the way EC2 does (``<instanceStatusSet><item>``);
+  :func:`encode_query_xml` a query-protocol one (``<AssumeRoleResponse><AssumeRoleResult>``).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from __future__ import annotations
 import functools
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from xml.sax.saxutils import escape
 
 import botocore.session
 from botocore.model import ServiceModel, Shape
 
 EC2_XMLNS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+Protocol = Literal["ec2", "query"]
 
 
 @functools.cache
@@ -129,12 +132,14 @@ def _bounds(size: int, meta: dict[str, Any], unit: str, bad: Any) -> None:
         bad(f"must have at most {meta['max']} {unit}")
 
 
-# --- EC2 query protocol ---------------------------------------------------------------
+# --- query protocols (EC2, STS) -----------------------------------------------------
 
 
-def _query_name(member: Shape, default: str) -> str:
-    """The key botocore's EC2 serializer uses for a member."""
+def _query_name(member: Shape, default: str, protocol: Protocol) -> str:
+    """The key botocore's EC2 or query serializer uses for a member."""
     ser = member.serialization
+    if protocol == "query":
+        return str(ser.get("name", default))
     if "queryName" in ser:
         return str(ser["queryName"])
     if "name" in ser:
@@ -143,32 +148,46 @@ def _query_name(member: Shape, default: str) -> str:
     return default
 
 
-def decode_query(shape: Shape, form: dict[str, str], prefix: str = "") -> dict[str, Any]:
-    """Parameters of an EC2 request from its form fields."""
+def decode_query(
+    shape: Shape, form: dict[str, str], prefix: str = "", protocol: Protocol = "ec2"
+) -> dict[str, Any]:
+    """Parameters of an EC2 (or, with ``protocol="query"``, STS) request from its form."""
     out: dict[str, Any] = {}
     for name, member in shape.members.items():
-        key = prefix + _query_name(member, name)
-        value = _decode_member(member, form, key)
+        key = prefix + _query_name(member, name, protocol)
+        value = _decode_member(member, form, key, protocol)
         if value is not None:
             out[name] = value
     return out
 
 
-def _decode_member(shape: Shape, form: dict[str, str], key: str) -> Any:
+def _decode_member(shape: Shape, form: dict[str, str], key: str, protocol: Protocol) -> Any:
     kind = shape.type_name
     if kind == "structure":
-        inner = decode_query(shape, form, key + ".")
+        inner = decode_query(shape, form, key + ".", protocol)
         return inner or None
     if kind == "list":
+        if protocol == "query" and not shape.serialization.get("flattened"):
+            key = f"{key}.{shape.member.serialization.get('name', 'member')}"
         items = []
         i = 1
         while True:
-            item = _decode_member(shape.member, form, f"{key}.{i}")
+            item = _decode_member(shape.member, form, f"{key}.{i}", protocol)
             if item is None:
                 break
             items.append(item)
             i += 1
+        if not items and protocol == "query" and form.get(key.rsplit(".", 1)[0]) == "":
+            return []  # botocore writes an empty list as "Name="
         return items or None
+    if kind == "map":
+        entries: dict[str, Any] = {}
+        i = 1
+        while f"{key}.entry.{i}.key" in form:
+            value = _decode_member(shape.value, form, f"{key}.entry.{i}.value", protocol)
+            entries[form[f"{key}.entry.{i}.key"]] = value
+            i += 1
+        return entries or None
     raw = form.get(key)
     if raw is None:
         return None
@@ -192,35 +211,66 @@ def encode_xml(shape: Shape, value: dict[str, Any], root: str, request_id: str) 
     return text.encode()
 
 
-def _xml_members(shape: Shape, value: dict[str, Any]) -> str:
+def encode_query_xml(
+    shape: Shape, value: dict[str, Any], operation: str, request_id: str, xmlns: str
+) -> bytes:
+    """A query-protocol (STS) response document: the members inside ``<OpResult>``, the
+    request id in ``<ResponseMetadata>``, lists as ``<member>`` items."""
+    body = _xml_members(shape, value, "query")
+    text = (
+        f'<{operation}Response xmlns="{xmlns}">'
+        f"<{operation}Result>{body}</{operation}Result>"
+        f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
+        f"</{operation}Response>"
+    )
+    return text.encode()
+
+
+def _xml_members(shape: Shape, value: dict[str, Any], protocol: Protocol = "ec2") -> str:
     parts = []
     for name, item in value.items():
         if item is None:
             continue
         member = shape.members[name]
         tag = member.serialization.get("name", name)
-        parts.append(f"<{tag}>{_xml_value(member, item)}</{tag}>")
+        parts.append(f"<{tag}>{_xml_value(member, item, protocol)}</{tag}>")
     return "".join(parts)
 
 
-def _xml_value(shape: Shape, value: Any) -> str:
+def _xml_value(shape: Shape, value: Any, protocol: Protocol = "ec2") -> str:
     kind = shape.type_name
     if kind == "structure":
-        return _xml_members(shape, value)
+        return _xml_members(shape, value, protocol)
     if kind == "list":
-        tag = shape.member.serialization.get("name", "item")
-        return "".join(f"<{tag}>{_xml_value(shape.member, v)}</{tag}>" for v in value)
+        default = "item" if protocol == "ec2" else "member"
+        tag = shape.member.serialization.get("name", default)
+        return "".join(f"<{tag}>{_xml_value(shape.member, v, protocol)}</{tag}>" for v in value)
     if kind == "boolean":
         return "true" if value else "false"
     if kind == "timestamp":
-        return iso_z(float(value))
-    return escape(str(value))
+        return iso_z(float(value)) if protocol == "ec2" else iso_seconds(float(value))
+    return xml_text(str(value))
+
+
+#: Characters XML 1.0 cannot carry at all, not even escaped (C0 controls but tab, CR, LF).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: str) -> str:
+    """``value`` escaped for XML, with characters XML cannot carry replaced by U+FFFD (a
+    control character echoed in an error message must not make the document unreadable)."""
+    return escape(_NOT_XML.sub("\ufffd", value))
 
 
 def iso_z(when: float) -> str:
     """EC2's timestamp format: 2025-11-25T11:26:40.000Z."""
     moment = datetime.fromtimestamp(when, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def iso_seconds(when: float) -> str:
+    """STS's timestamp format: 2025-11-25T11:26:40Z (whole seconds)."""
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def iso_drs(when: float) -> str:

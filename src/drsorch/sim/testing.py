@@ -2,7 +2,8 @@
 
 - :func:`clients` makes a DRS and an EC2 client that talk to a region in-process (or to a
   served region through ``endpoint_url``), with botocore's retries off as the engine has
-  them, and placeholder credentials.
+  them, and placeholder credentials (or the ``credentials`` given, e.g. the ones an
+  AssumeRole returned); :func:`sts_client` does the same for STS.
 - :func:`capture_bodies` keeps the raw HTTP response bodies the clients receive, and
   :func:`body_problems` checks one against botocore's output shape (unknown fields, enum
   values, types, id patterns), which botocore's own parser never does.
@@ -31,21 +32,66 @@ def client_config(**overrides: Any) -> Any:
     return drsorch_config(connect_timeout=2, read_timeout=5).merge(Config(**overrides))
 
 
-def clients(
-    region: SimRegion | None = None, *, endpoint_url: str | None = None, **config: Any
-) -> tuple[Any, Any]:
-    """``(drs, ec2)`` clients: in-process on ``region``, or over HTTP at ``endpoint_url``."""
+#: What ``credentials=`` takes: STS's ``Credentials`` dict (AccessKeyId, SecretAccessKey,
+#: SessionToken) or a tuple ``(access_key, secret_key[, session_token])``.
+Credentials = dict[str, Any] | tuple[str, ...]
+
+
+def _credential_args(credentials: Credentials | None) -> dict[str, Any]:
+    if credentials is None:
+        return {}
+    if isinstance(credentials, dict):
+        key, secret = credentials["AccessKeyId"], credentials["SecretAccessKey"]
+        token = credentials.get("SessionToken")
+    else:
+        key, secret, token = (*credentials, None)[:3]
+    return {"aws_access_key_id": key, "aws_secret_access_key": secret, "aws_session_token": token}
+
+
+def _client(
+    service: str,
+    region: SimRegion | None,
+    endpoint_url: str | None,
+    credentials: Credentials | None,
+    config: dict[str, Any],
+) -> Any:
     if endpoint_url is None and region is None:
         raise ValueError("give a region or an endpoint_url")
-    session = _session()
-    cfg = client_config(**config)
     name = region.region_name if region is not None else "us-east-1"
-    drs = session.client("drs", endpoint_url=endpoint_url, config=cfg, region_name=name)
-    ec2 = session.client("ec2", endpoint_url=endpoint_url, config=cfg, region_name=name)
+    client = _session().client(
+        service,
+        endpoint_url=endpoint_url,
+        config=client_config(**config),
+        region_name=name,
+        **_credential_args(credentials),
+    )
     if endpoint_url is None and region is not None:
-        attach(drs, region)
-        attach(ec2, region)
+        attach(client, region)
+    return client
+
+
+def clients(
+    region: SimRegion | None = None,
+    *,
+    endpoint_url: str | None = None,
+    credentials: Credentials | None = None,
+    **config: Any,
+) -> tuple[Any, Any]:
+    """``(drs, ec2)`` clients: in-process on ``region``, or over HTTP at ``endpoint_url``."""
+    drs = _client("drs", region, endpoint_url, credentials, config)
+    ec2 = _client("ec2", region, endpoint_url, credentials, config)
     return drs, ec2
+
+
+def sts_client(
+    region: SimRegion | None = None,
+    *,
+    endpoint_url: str | None = None,
+    credentials: Credentials | None = None,
+    **config: Any,
+) -> Any:
+    """An STS client: in-process on ``region``, or over HTTP at ``endpoint_url``."""
+    return _client("sts", region, endpoint_url, credentials, config)
 
 
 @functools.cache

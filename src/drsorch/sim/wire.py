@@ -1,18 +1,22 @@
 """The simulator's wire: AWS protocols in, model calls, AWS protocols out (issue 3, point 5).
 
 :func:`dispatch` takes one HTTP request as a client sends it — DRS rest-json
-(``POST /<Operation>``, a JSON body) or EC2 query (``POST /`` with ``Action=...``) — and
-returns the HTTP response DRS or EC2 would send, or :class:`Dropped` when a scripted fault
-drops the connection. Both ways in share it:
+(``POST /<Operation>``, a JSON body), EC2 query (``POST /`` with ``Action=...``) or STS
+query (the same, with ``Version=2011-06-15``) — and returns the HTTP response DRS, EC2 or
+STS would send, or :class:`Dropped` when a scripted fault drops the connection. Both ways
+in share it:
 
 - in-process, :func:`attach` registers a botocore ``before-send`` handler on a boto3
   session or client, so requests are signed and serialized and responses parsed by botocore
   itself, with no socket; a dropped connection raises botocore's own connection errors;
 - over HTTP, :mod:`drsorch.sim.server` hands each request to :func:`dispatch`.
 
-Order of work for a call: bring the model up to ``clock.now()``; decode; request faults of
-phase ``before``; validation against botocore's model; the handler; faults of phase
-``after`` (the call took effect but its answer is lost); record the call.
+Order of work for a call: bring every account up to ``clock.now()``; tell who signed it
+(the access key id of the SigV4 ``Authorization`` header, see
+:mod:`drsorch.sim.accounts`); decode; refuse unknown or expired credentials; request
+faults of phase ``before``; validation against botocore's model; the handler, in the
+signer's account; faults of phase ``after`` (the call took effect but its answer is lost);
+record the call.
 """
 
 from __future__ import annotations
@@ -20,18 +24,26 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
-from xml.sax.saxutils import escape
 
-from drsorch.sim import drs_api, ec2_api
+from drsorch.sim import drs_api, ec2_api, sts_api
+from drsorch.sim.accounts import AuthProblem, Identity
 from drsorch.sim.errors import SimApiError, validation_error
 from drsorch.sim.faults import Fault, FaultKind
 from drsorch.sim.recorder import Outcome, RecordedCall
-from drsorch.sim.shapes import check, decode_query, encode_xml, service_model
+from drsorch.sim.shapes import (
+    check,
+    decode_query,
+    encode_query_xml,
+    encode_xml,
+    service_model,
+    xml_text,
+)
 
 if TYPE_CHECKING:
     from drsorch.sim.model import RegionModel
@@ -57,39 +69,113 @@ _COMPACT = (",", ":")
 _DROPPED = frozenset(
     {FaultKind.CONNECTION_RESET, FaultKind.READ_TIMEOUT, FaultKind.ENDPOINT_UNREACHABLE}
 )
+STS_VERSION = "2011-06-15"
+STS_XMLNS = "https://sts.amazonaws.com/doc/2011-06-15/"
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+
+#: How each service refuses credentials it does not know, or that expired.
+_AUTH_ERRORS: dict[tuple[str, AuthProblem], tuple[str, str, int]] = {
+    ("drs", AuthProblem.UNRECOGNIZED): (
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+        403,
+    ),
+    ("drs", AuthProblem.EXPIRED): (
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+        403,
+    ),
+    ("ec2", AuthProblem.UNRECOGNIZED): (
+        "AuthFailure",
+        "AWS was not able to validate the provided access credentials",
+        401,
+    ),
+    ("ec2", AuthProblem.EXPIRED): ("RequestExpired", "Request has expired.", 400),
+    ("sts", AuthProblem.UNRECOGNIZED): (
+        "InvalidClientTokenId",
+        "The security token included in the request is invalid.",
+        403,
+    ),
+    ("sts", AuthProblem.EXPIRED): (
+        "ExpiredToken",
+        "The security token included in the request is expired",
+        403,
+    ),
+}
+
+
+def _is_form(path: str, body: bytes) -> bool:
+    return path.rstrip("/") == "" and (body.startswith(b"Action=") or b"&Action=" in body)
 
 
 def detect_service(path: str, body: bytes) -> str:
-    """DRS puts the operation in the path; EC2 posts ``Action=`` to ``/``."""
-    if path.rstrip("/") == "" and (body.startswith(b"Action=") or b"&Action=" in body):
-        return "ec2"
-    return "drs"
+    """DRS puts the operation in the path; EC2 and STS post ``Action=`` to ``/``, and STS
+    says ``Version=2011-06-15``."""
+    if not _is_form(path, body):
+        return "drs"
+    form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return "sts" if form.get("Version") == STS_VERSION else "ec2"
+
+
+def _header(headers: dict[str, Any], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    return None
+
+
+def access_key_of(headers: dict[str, str]) -> str | None:
+    """The access key id a SigV4 ``Authorization`` header names, if any."""
+    auth = _header(headers, "authorization")
+    match = _CREDENTIAL.search(auth) if auth else None
+    return match.group(1) if match else None
 
 
 def dispatch(
     region: SimRegion, method: str, path: str, headers: dict[str, str], body: bytes
 ) -> WireResult:
-    """Answer one HTTP request the way DRS or EC2 would."""
+    """Answer one HTTP request the way DRS, EC2 or STS would."""
     service = detect_service(path, body)
+    key = access_key_of(headers)
+    token = _header(headers, "x-amz-security-token")
     with region.lock:
         now = region.clock.now()
-        region.model.advance(now)
-        call = _Call(region, service, now)
+        region.advance(now)
+        identity, problem = region.directory.identify(key, token, now)
+        call = _Call(region, service, now, identity, problem)
         if service == "ec2":
             return call.ec2(body)
+        if service == "sts":
+            return call.sts(body)
         return call.drs(method, path, body)
 
 
 class _Call:
     """One request in flight: decoding, faults, validation, handler, recording."""
 
-    def __init__(self, region: SimRegion, service: str, now: float) -> None:
+    def __init__(
+        self,
+        region: SimRegion,
+        service: str,
+        now: float,
+        identity: Identity | None = None,
+        problem: AuthProblem | None = None,
+    ) -> None:
         self.region = region
         self.service = service
         self.now = now
+        self.identity = identity
+        self.problem = problem
+        self.account = identity.account_id if identity is not None else None
         self.operation = "?"
         self.params: dict[str, Any] = {}
         self.request_id = region.next_request_id()
+
+    @property
+    def model(self) -> RegionModel:
+        """The signer's account (only asked once the credentials were accepted)."""
+        assert self.account is not None
+        return self.region.models[self.account]
 
     def record(
         self, result: WireResult, *, error: str | None, fault: Fault | None, done: bool
@@ -106,29 +192,38 @@ class _Call:
                 http_status=result.status if isinstance(result, WireResponse) else None,
                 fault=FaultKind(fault.kind).value if fault is not None else None,
                 processed=done,
+                account=self.account,
             )
         )
 
     def run(
         self,
-        handler: Callable[[RegionModel, dict[str, Any]], dict[str, Any]],
+        handler: Callable[[dict[str, Any]], dict[str, Any]],
         encode: Callable[[dict[str, Any]], WireResponse],
         error: Callable[[SimApiError], WireResponse],
     ) -> WireResult:
-        """Faults, validation and the handler, shared by both protocols."""
+        """Credentials, faults, validation and the handler, shared by every protocol."""
+        if self.problem is not None or self.identity is None:
+            refusal = SimApiError(
+                *_AUTH_ERRORS[(self.service, self.problem or AuthProblem.UNRECOGNIZED)]
+            )
+            refused = error(refusal)
+            self.record(refused, error=refusal.code, fault=None, done=False)
+            return refused
         faults = self.region.faults
-        fault = faults.for_request(self.service, self.operation, self.params, self.now, "before")
+        op, params, now, account = self.operation, self.params, self.now, self.account
+        fault = faults.for_request(self.service, op, params, now, "before", account)
         if fault is not None:
             result, code = self.fault_result(fault, error)
             self.record(result, error=code, fault=fault, done=False)
             return result
         try:
-            result = encode(handler(self.region.model, self.params))
+            result = encode(handler(self.params))
         except SimApiError as exc:
             result = error(exc)
             self.record(result, error=exc.code, fault=None, done=True)
             return result
-        fault = faults.for_request(self.service, self.operation, self.params, self.now, "after")
+        fault = faults.for_request(self.service, op, params, now, "after", account)
         if fault is not None:
             result, code = self.fault_result(fault, error)
             self.record(result, error=code, fault=fault, done=True)
@@ -141,7 +236,7 @@ class _Call:
     ) -> tuple[WireResult, str | None]:
         if fault.kind in _DROPPED:
             return Dropped(FaultKind(fault.kind).value), None
-        exc = fault_error(self.service, fault)
+        exc = fault_error(self.service, fault, self.identity, self.operation, self.params)
         return error(exc), exc.code
 
     # --- DRS: rest-json -----------------------------------------------------------------
@@ -169,14 +264,14 @@ class _Call:
             self.record(result, error=exc.code, fault=None, done=False)
             return result
 
-        def validated(model: RegionModel, params: dict[str, Any]) -> dict[str, Any]:
+        def validated(params: dict[str, Any]) -> dict[str, Any]:
             problems = check(op.input_shape, params)
             if problems:
                 first = problems[0]
                 raise validation_error(
                     f"Invalid request: {first['name']} {first['message']}", fields=problems
                 )
-            return handler(model, params)
+            return handler(self.model, params)
 
         def encode(payload: dict[str, Any]) -> WireResponse:
             headers = self.headers("application/json")
@@ -217,24 +312,78 @@ class _Call:
             xml = encode_xml(op.output_shape, payload, f"{self.operation}Response", self.request_id)
             return WireResponse(200, self.headers("text/xml;charset=UTF-8"), xml)
 
-        return self.run(handler, encode, self.ec2_error)
+        return self.run(lambda params: handler(self.model, params), encode, self.ec2_error)
 
     def ec2_error(self, exc: SimApiError) -> WireResponse:
         xml = (
             '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
-            f"<Code>{escape(exc.code)}</Code><Message>{escape(exc.message)}</Message>"
+            f"<Code>{xml_text(exc.code)}</Code><Message>{xml_text(exc.message)}</Message>"
             f"</Error></Errors><RequestID>{self.request_id}</RequestID></Response>"
         )
         headers = self.headers("text/xml;charset=UTF-8")
         headers.update(exc.headers)
         return WireResponse(exc.status, headers, xml.encode())
 
+    # --- STS: query / XML ---------------------------------------------------------------
 
-def fault_error(service: str, fault: Fault) -> SimApiError:
-    """The error answer of a request fault, as the real service words it."""
+    def sts(self, body: bytes) -> WireResult:
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        self.operation = form.get("Action", "?")
+        handler = sts_api.HANDLERS.get(self.operation)
+        if handler is None:
+            exc = SimApiError(
+                "InvalidAction",
+                f"Could not find operation {self.operation} for version {STS_VERSION} "
+                "(the simulator implements " + ", ".join(sorted(sts_api.HANDLERS)) + ")",
+                400,
+            )
+            result = self.sts_error(exc)
+            self.record(result, error=exc.code, fault=None, done=False)
+            return result
+        op = service_model("sts").operation_model(self.operation)
+        self.params = decode_query(op.input_shape, form, protocol="query")
+
+        def handle(params: dict[str, Any]) -> dict[str, Any]:
+            sts_api.validate(op.input_shape, params)
+            assert self.identity is not None
+            return handler(self.region.directory, self.identity, params, self.now)
+
+        def encode(payload: dict[str, Any]) -> WireResponse:
+            xml = encode_query_xml(
+                op.output_shape, payload, self.operation, self.request_id, STS_XMLNS
+            )
+            return WireResponse(200, self.headers("text/xml"), xml)
+
+        return self.run(handle, encode, self.sts_error)
+
+    def sts_error(self, exc: SimApiError) -> WireResponse:
+        kind = "Receiver" if exc.status >= 500 else "Sender"
+        xml = (
+            f'<ErrorResponse xmlns="{STS_XMLNS}"><Error><Type>{kind}</Type>'
+            f"<Code>{xml_text(exc.code)}</Code><Message>{xml_text(exc.message)}</Message>"
+            f"</Error><RequestId>{self.request_id}</RequestId></ErrorResponse>"
+        )
+        headers = self.headers("text/xml")
+        headers.update(exc.headers)
+        return WireResponse(exc.status, headers, xml.encode())
+
+
+def fault_error(
+    service: str,
+    fault: Fault,
+    caller: Identity | None = None,
+    operation: str = "?",
+    params: dict[str, Any] | None = None,
+) -> SimApiError:
+    """The error answer of a request fault, as the real service words it (``caller``,
+    ``operation`` and ``params`` word an ``access_denied``)."""
     kind = FaultKind(fault.kind)
+    if kind is FaultKind.ACCESS_DENIED:
+        return _denied(service, fault, caller, operation, params or {})
     if kind is FaultKind.THROTTLE:
         retry_after = fault.retry_after if fault.retry_after is not None else 1
+        if service == "sts":
+            return SimApiError("Throttling", fault.message or "Rate exceeded", 400)
         if service == "ec2":
             message = fault.message or "Request limit exceeded."
             return SimApiError("RequestLimitExceeded", message, 503)
@@ -246,6 +395,9 @@ def fault_error(service: str, fault: Fault) -> SimApiError:
             headers={"Retry-After": str(retry_after)},
         )
     if kind is FaultKind.INTERNAL_ERROR:
+        if service == "sts":
+            message = fault.message or "An internal error occurred."
+            return SimApiError("InternalFailure", message, 500)
         if service == "ec2":
             message = fault.message or "An internal error has occurred"
             return SimApiError("InternalError", message, 500)
@@ -257,14 +409,25 @@ def fault_error(service: str, fault: Fault) -> SimApiError:
             headers=headers,
         )
     if kind is FaultKind.EXPIRED_CREDENTIALS:
-        if service == "ec2":
-            return SimApiError("RequestExpired", fault.message or "Request has expired.", 400)
-        return SimApiError(
-            "ExpiredTokenException",
-            fault.message or "The security token included in the request is expired",
-            403,
-        )
+        code, message, status = _AUTH_ERRORS[(service, AuthProblem.EXPIRED)]
+        return SimApiError(code, fault.message or message, status)
     raise ValueError(f"{kind} is not answered with an error")  # pragma: no cover
+
+
+def _denied(
+    service: str, fault: Fault, caller: Identity | None, operation: str, params: dict[str, Any]
+) -> SimApiError:
+    if service == "ec2":
+        message = fault.message or "You are not authorized to perform this operation."
+        return SimApiError("UnauthorizedOperation", message, 403)
+    who = caller.arn if caller is not None else "anonymous"
+    if service == "sts":
+        role = params.get("RoleArn") if operation == "AssumeRole" else None
+        on = f" on resource: {role}" if role else ""
+        message = f"User: {who} is not authorized to perform: sts:{operation}{on}"
+        return SimApiError("AccessDenied", fault.message or message, 403)
+    message = f"User: {who} is not authorized to perform: drs:{operation}"
+    return SimApiError("AccessDeniedException", fault.message or message, 403)
 
 
 def request_id(seed: int, n: int) -> str:
@@ -312,6 +475,8 @@ def _before_send(region: SimRegion, request: Any, **_: Any) -> Any:
 
 
 _UNIQUE = "drsorch-sim-{}"
+#: The services the simulator answers (botocore's event names).
+SERVICES = ("drs", "ec2", "sts")
 
 
 def _emitter(target: Any) -> Any:
@@ -326,15 +491,15 @@ def _emitter(target: Any) -> Any:
 
 
 def attach(target: Any, region: SimRegion) -> None:
-    """Route DRS and EC2 calls of ``target`` (a boto3 Session, botocore Session or client)
-    to ``region``. Clients made from a session *after* this call are routed; attach an
-    existing client directly. Attaching again replaces the region."""
+    """Route DRS, EC2 and STS calls of ``target`` (a boto3 Session, botocore Session or
+    client) to ``region``. Clients made from a session *after* this call are routed; attach
+    an existing client directly. Attaching again replaces the region."""
     events = _emitter(target)
 
     def handler(request: Any, **kwargs: Any) -> Any:
         return _before_send(region, request, **kwargs)
 
-    for service in ("drs", "ec2"):
+    for service in SERVICES:
         unique = _UNIQUE.format(service)
         events.unregister(f"before-send.{service}", unique_id=unique)
         events.register_first(f"before-send.{service}", handler, unique_id=unique)
@@ -343,5 +508,5 @@ def attach(target: Any, region: SimRegion) -> None:
 def detach(target: Any) -> None:
     """Undo :func:`attach`: ``target``'s calls go to the real endpoints again."""
     events = _emitter(target)
-    for service in ("drs", "ec2"):
+    for service in SERVICES:
         events.unregister(f"before-send.{service}", unique_id=_UNIQUE.format(service))
