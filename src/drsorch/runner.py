@@ -90,7 +90,11 @@ class Runner:
         log: Callable[[str], None] | None = None,
         holder: str | None = None,
         notify: Callable[[ExecutionRecord | None], NotifyResult | None] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
+        #: Where what went wrong outside the record is said (a failed notification, a
+        #: store that could not save); by default the log.
+        self.warn = warn or log or (lambda text: None)
         #: Announces the end of the execution (see drsorch.notify); None: nobody is told.
         self.notify = notify
         self.drs, self.ec2, self.store, self.clock = drs, ec2, store, clock
@@ -212,13 +216,13 @@ class Runner:
         """Finalize FAILED after the engine stopped abnormally; the record must not be lost."""
         if not ExecutionStatus(state["status"]).terminal:
             advance(state, m.ApiFailed("drsorch", message, fatal=True), self.clock.now())
-        self.keeper.save_broken(state, message, self.log)
+        self.keeper.save_broken(state, message, self.warn)
         if self.keeper.holding:
             self._announce(state)
             try:
                 self.keeper.release(state["execution_id"])
             except Exception as exc:  # the store broke: the lease expires on its own
-                self.log(f"could not give the execution's lease up: {exc}")
+                self.warn(f"could not give the execution's lease up: {exc}")
 
     def _announce(self, state: State) -> None:
         """Tell the plan's SNS topic how the execution ended (Req 8), once, and note in the
@@ -228,15 +232,15 @@ class Runner:
         try:
             result = self.notify(self.keeper.final_record(state))
         except Exception as exc:  # a bug of ours in the notice: the execution still ended
-            self.log(f"could not notify: {type(exc).__name__}: {exc}")
+            self.warn(f"could not notify: {type(exc).__name__}: {exc}")
             return
         if result is None or result.outcome is NotifyOutcome.SKIPPED:
             return
-        self.log(result.describe())
+        (self.log if result.ok else self.warn)(result.describe())
         state["notification"] = result.to_dict()
         try:
             self.keeper.save(state, force=True)
         except LeaseLostError:
             pass
         except Exception as exc:
-            self.log(f"could not record the notification: {exc}")
+            self.warn(f"could not record the notification: {exc}")

@@ -142,8 +142,16 @@ def simulated(
     target = plan.target
     account = target.account_id if target else SIM_ACCOUNT_ID
     region_name = (target.region if target and target.region else None) or SIM_REGION
+    # A scenario that declares accounts says where the servers are (servers_account); the
+    # engine then signs as the first account, the caller, and reaches the servers the way
+    # it would on AWS: through the plan's role.
+    accounts = [a.id for a in scenario.accounts]
     region = SimRegion(
-        clock=clock, scenario=scenario, seed=seed, account_id=account, region_name=region_name
+        clock=clock,
+        scenario=scenario,
+        seed=seed,
+        account_id=None if accounts else account,
+        region_name=region_name,
     )
     if not scenario.source_servers:
         # A scenario that lists source servers defines the region exactly (so a user can
@@ -157,11 +165,25 @@ def simulated(
         botocore_session=_botocore_session(),
     )
     attach(session, region)
-    drs, ec2 = _adapters(session, clock, on_retry)
+    execution_id = str(uuid.uuid4())
+    source = target_account = accounts[0] if accounts else account
+    work_session = session
+    if accounts and target and target.role_arn:
+        work_session = assumed_role_session(
+            session,
+            role_arn=target.role_arn,
+            external_id=target.external_id,
+            execution_id=execution_id,
+            clock=clock,
+        )
+        attach(work_session, region)
+        target_account = role_account(target.role_arn)
+    drs, ec2 = _adapters(work_session, clock, on_retry)
     options = RunOptions(
+        execution_id=execution_id,
         initiated_by=local_user(),
-        source_account_id=account,
-        target_account_id=account,
+        source_account_id=source,
+        target_account_id=target_account,
         region=region_name,
         sleep_slice=1.0 if speed else None,
         save_every=0.0 if speed else 3600.0,

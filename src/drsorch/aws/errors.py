@@ -68,9 +68,7 @@ NOT_FOUND_CODES = frozenset(
         "InvalidInstanceID.Malformed",
     }
 )
-ACCESS_CODES = frozenset(
-    {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "AuthFailure"}
-)
+ACCESS_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"})
 CREDENTIAL_CODES = frozenset(
     {
         "ExpiredTokenException",
@@ -80,9 +78,12 @@ CREDENTIAL_CODES = frozenset(
         "InvalidClientTokenId",
         "InvalidAccessKeyId",
         "SignatureDoesNotMatch",
+        "AuthFailure",  # EC2: credentials it does not recognise
     }
 )
-VALIDATION_CODES = frozenset({"ValidationException", "InvalidParameterValue", "MissingParameter"})
+VALIDATION_CODES = frozenset(
+    {"ValidationException", "ValidationError", "InvalidParameterValue", "MissingParameter"}
+)
 
 #: Errors raised while botocore parses a response it cannot read (it does not type-check
 #: rest-json bodies: a list where an object belongs raises AttributeError mid-parse).

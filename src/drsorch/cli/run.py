@@ -190,9 +190,10 @@ def _drive(
         clock=world.clock,
         observer=live,
         approve=_approver(approve_all),
-        # Without the live view (--json, --quiet) what the engine has to say still goes to
-        # stderr: an adopted job, a notification that failed.
-        log=live.log if live else (lambda text: click.echo(printable(text), err=True)),
+        log=live.log if live else None,
+        # Without the live view (--json, --quiet) what went wrong outside the record still
+        # reaches stderr: a notification that failed, a store that could not save.
+        warn=live.log if live else (lambda text: click.echo(printable(text), err=True)),
         notify=world.notify,
     )
 
