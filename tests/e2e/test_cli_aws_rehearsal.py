@@ -67,8 +67,10 @@ def sim(tmp_path: Path) -> Iterator[str]:
     path.write_text(yaml.safe_dump(scenario))
     port = free_port()
     proc = subprocess.Popen(
-        [str(DRSORCH), "sim", "serve", "--scenario", str(path), "--port", str(port)]
-        + ["--speed", "100"],
+        [
+            *(str(DRSORCH), "sim", "serve", "--scenario", str(path)),
+            *("--port", str(port), "--speed", "100"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
