@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -105,16 +106,24 @@ def test_a_10000_server_plan_validates_quickly(tmp_path: Path) -> None:
 # -- invalid plans --------------------------------------------------------------------------
 
 
-def test_invalid_plan_lists_every_problem_with_its_path() -> None:
+def test_invalid_plan_lists_every_problem_with_its_place_in_file_order() -> None:
+    """Issue 11.6: FILE:LINE:COL: PATH (wave N): message, sorted by place."""
     p = fixture_path("invalid/many-problems.yaml")
     run = drsorch("validate", p)
     assert run.code == 2
     lines = run.err.splitlines()
     assert lines[0] == f"{p}: 21 problems"
-    assert "  Waves[2].Dependencies[1]: wave 7 does not exist" in lines
-    assert "  Waves: dependency cycle 2 -> 3 -> 2" in lines
-    assert "  Waves[1].ServerIds[1]: s-3d75cdc0d9a28a725 is already in wave 1" in lines
     assert len(lines) == 22
+    assert f"{p}:27:23: Waves[2].Dependencies[1] (wave 3): wave 7 does not exist" in lines
+    assert f"{p}:14:1: Waves: dependency cycle 2 -> 3 -> 2" in lines
+    assert (
+        f"{p}:21:38: Waves[1].ServerIds[1] (wave 2): s-3d75cdc0d9a28a725 is already in wave 1"
+        in (lines)
+    )
+    # a missing field is placed at the wave that lacks it
+    assert lines[-1] == f"{p}:34:5: Waves[5].WaveNumber: required field is missing"
+    places = [tuple(map(int, line[len(str(p)) + 1 :].split(":")[:2])) for line in lines[1:]]
+    assert places == sorted(places)
 
 
 def test_every_error_of_every_file_is_reported_and_valid_files_still_summarized() -> None:
@@ -124,8 +133,32 @@ def test_every_error_of_every_file_is_reported_and_valid_files_still_summarized(
     assert run.code == 2
     assert f"{good}: valid" in run.out
     assert f"{bad1}: 21 problems" in run.err
-    assert f"{bad2}: 2 problems\n  Waves: dependency cycle 2 -> 3 -> 2\n" in run.err
-    assert "  Waves: dependency cycle 4 -> 5 -> 6 -> 4" in run.err
+    assert f"{bad2}: 2 problems\n{bad2}:" in run.err
+    assert ": Waves: dependency cycle 2 -> 3 -> 2\n" in run.err
+    assert ": Waves: dependency cycle 4 -> 5 -> 6 -> 4\n" in run.err
+
+
+def test_the_users_report_gets_answers_a_person_can_act_on() -> None:
+    """Issue 11.6: `sequential`, `WaitTimeSecond` and wave 4 as the user met them, in YAML and
+    in JSON: line and column, the wave by its number, what was meant, no library words."""
+    for name in ("invalid/user-report.yaml", "invalid/user-report.json"):
+        p = fixture_path(name)
+        run = drsorch("validate", p)
+        assert run.code == 2, run.all
+        lines = run.err.splitlines()
+        assert lines[0] == f"{p}: 4 problems", run.err
+        body = [line.split(": ", 1)[1] for line in lines[1:]]
+        assert body == [
+            "Waves[3].ServerIds[0] (wave 4): 's-123' is not a DRS source server id "
+            "('s-' followed by 17 letters or digits)",
+            "Waves[3].ExecutionType (wave 4): 'sequential' is not accepted: "
+            "did you mean SEQUENTIAL? (one of PARALLEL, SEQUENTIAL)",
+            "Waves[3].WaitTimeSecond (wave 4): unknown field; did you mean WaitTimeSeconds?",
+            "Waves[3].HealthCheck.require (wave 4): unknown field; did you mean Require?",
+        ], run.err
+        for line in lines[1:]:
+            assert re.match(rf"{re.escape(str(p))}:[0-9]+:[0-9]+: ", line), line
+        assert "Input should" not in run.err and "pydantic" not in run.err
 
 
 def _junk(tmp_path: Path) -> Path:

@@ -2,9 +2,10 @@
 plans with perturbations of their structure and of their text, and raw bytes.
 
 For every file the real command (click's CliRunner on ``drsorch.cli.main``) must exit 0 or
-2, never with a traceback; every problem is located (the file, and a field path or a line);
-nothing it prints holds a raw control character; and a file it calls valid is a plan the
-engine runs to its end on the simulator. Bounded: the whole module takes a few seconds.
+2, never with a traceback; every problem is located (the file, and a field path or a line;
+a plan's problems as ``FILE:LINE:COL: PATH: message``, in file order); nothing it prints
+holds a raw control character; and a file it calls valid is a plan the engine runs to its
+end on the simulator. Bounded: the whole module takes a few seconds.
 """
 
 from __future__ import annotations
@@ -77,8 +78,14 @@ def validate_file(path: Path) -> None:
     header = re.fullmatch(rf"{re.escape(name)}: (\d+) problems?", lines[0])
     if header:
         assert len(lines) == 1 + int(header.group(1)), err
-        assert all(line.startswith("  ") for line in lines[1:]), err
-        assert_located([line[2:] for line in lines[1:]])
+        # FILE:LINE:COL: PATH: message (FILE: PATH: message when it has no place), file order
+        found = [re.fullmatch(rf"{re.escape(name)}(?::(\d+):(\d+))?: (.*)", ln) for ln in lines[1:]]
+        assert all(found), err
+        assert_located([m.group(3) for m in found if m])
+        places = [
+            (m.group(1) is None, int(m.group(1) or 0), int(m.group(2) or 0)) for m in found if m
+        ]
+        assert places == sorted(places), err
     else:
         assert len(lines) == 1, err
         assert "line " in lines[0] or any(w in lines[0] for w in WHOLE_FILE), lines[0]

@@ -116,7 +116,8 @@ def test_a_refused_wave_number_is_not_also_reported_as_missing() -> None:
         ("WaveName", 7, "must be text, not 7"),
         ("ServerIds", A, f"must be a list, not the text '{A}'"),
         ("HealthCheck", [], "must be a mapping of fields, not a list"),
-        ("ExecutionType", "serial", "must be 'PARALLEL' or 'SEQUENTIAL', not 'serial'"),
+        ("ExecutionType", "serial", "'serial' is not accepted: did you mean SEQUENTIAL? (one of"),
+        ("ExecutionType", "BATCH", "'BATCH' is not accepted: must be one of PARALLEL, "),
     ],
     ids=_id,
 )
@@ -259,8 +260,8 @@ def test_a_description_may_span_lines() -> None:
 
 def test_unknown_keys_are_shown_escaped() -> None:
     found = problems(wave(1, A, **{f"Bogus{ESCAPE}": 1}), **{"x y": 1})
-    assert "Waves[0]['Bogus\\x1b]0;pwned\\x07']: unknown field" in found
-    assert "['x y']: unknown field" in found
+    assert any(p.startswith("Waves[0]['Bogus\\x1b]0;pwned\\x07']: unknown field") for p in found)
+    assert any(p.startswith("['x y']: unknown field") for p in found)
 
 
 def test_values_are_shown_escaped_and_short() -> None:
@@ -428,7 +429,8 @@ def test_deep_yaml_nesting_is_refused_at_its_line(tmp_path: Path, text: str) -> 
 def test_a_recursive_yaml_alias_is_just_an_unknown_field(tmp_path: Path) -> None:
     with pytest.raises(PlanError) as info:
         load_plan(write(tmp_path, "p.yaml", VALID + "Extra: &a [*a]\n"))
-    assert info.value.problems == ["Extra: unknown field"]
+    (problem,) = info.value.problems
+    assert problem.startswith("Extra: unknown field (fields here: PlanId, ")
 
 
 def test_an_unknown_yaml_tag_is_shown_escaped(tmp_path: Path) -> None:

@@ -36,20 +36,50 @@ def only(found: list[str]) -> str:
 
 
 @pytest.mark.parametrize(
-    ("where", "path"),
+    ("where", "expected"),
     [
-        ({"Owner": "x"}, "Owner"),
-        ({"Target": {"AccountId": "111122223333", "Acount": 1}}, "Target.Acount"),
-        ({"Defaults": {"HealthCheck": {"Retries": 3}}}, "Defaults.HealthCheck.Retries"),
-        ({"Notifications": {"Email": "a@b"}}, "Notifications.Email"),
+        (
+            {"Owner": "x"},
+            "Owner: unknown field (fields here: PlanId, PlanName, Description, ExecutionType, "
+            "TimeoutSeconds, Target, Notifications, Defaults, Waves)",
+        ),
+        (
+            {"Target": {"AccountId": "111122223333", "Acount": 1}},
+            "Target.Acount: unknown field; did you mean AccountId?",
+        ),
+        (
+            {"Defaults": {"HealthCheck": {"Retries": 3}}},
+            "Defaults.HealthCheck.Retries: unknown field "
+            "(fields here: Enabled, PollIntervalSeconds, MaxPolls, Require)",
+        ),
+        (
+            {"Notifications": {"Email": "a@b"}},
+            "Notifications.Email: unknown field (fields here: SnsTopicArn)",
+        ),
+        ({"Defaults": {"healthcheck": {}}}, "Defaults.healthcheck: unknown field; did you mean "),
     ],
 )
-def test_unknown_fields_at_any_depth(where: dict[str, Any], path: str) -> None:
-    assert only(problems(wave(1), **where)) == f"{path}: unknown field"
+def test_unknown_fields_at_any_depth(where: dict[str, Any], expected: str) -> None:
+    assert only(problems(wave(1), **where)).startswith(expected)
 
 
-def test_unknown_field_in_a_wave() -> None:
-    assert only(problems(wave(1), wave(2, WaitTime=5))) == "Waves[1].WaitTime: unknown field"
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [
+        ("WaitTime", "WaitTimeSeconds"),
+        ("WaitTimeSecond", "WaitTimeSeconds"),
+        ("waitTimeSeconds", "WaitTimeSeconds"),
+        ("wait_time_seconds", "WaitTimeSeconds"),
+        ("Dependency", "Dependencies"),
+        ("ServerID", "ServerIds"),
+        ("pausebefore", "PauseBefore"),
+    ],
+)
+def test_unknown_field_in_a_wave_names_the_closest_field(key: str, meant: str) -> None:
+    """Issue 11.6: a typo is answered with the field at that level it is closest to."""
+    assert only(problems(wave(1), wave(2, **{key: 5}))) == (
+        f"Waves[1].{key}: unknown field; did you mean {meant}?"
+    )
 
 
 @pytest.mark.parametrize("field", ["PlanId", "PlanName", "Waves"])
@@ -320,7 +350,8 @@ def load_plan_problems(name: str) -> list[str]:
 MANY_PROBLEMS = [
     "PlanId: 'bad plan!' is not a plan id ([A-Za-z0-9_-], 1-64 characters)",
     "TimeoutSeconds: must be at most 604800",
-    "Owner: unknown field",
+    "Owner: unknown field (fields here: PlanId, PlanName, Description, ExecutionType, "
+    "TimeoutSeconds, Target, Notifications, Defaults, Waves)",
     "Target.AccountId: '12345' is not an AWS account id (12 digits)",
     "Target.Region: 'moon-base-1' is not an AWS region name (like us-east-1)",
     "Target.RoleArn: 'arn:aws:iam::role/NoAccount' is not an IAM role ARN "
@@ -339,8 +370,9 @@ MANY_PROBLEMS = [
     "Waves[3].WaveNumber: wave 3 is already defined at Waves[2]",
     "Waves[3].ServerIds: must not be empty",
     "Waves[4].Dependencies[0]: wave 5 depends on itself",
-    "Waves[4].HealthCheck.Require: must be 'RUNNING' or 'STATUS_OK', not 'HEALTHY'",
-    "Waves[4].HealthCheck.Retries: unknown field",
+    "Waves[4].HealthCheck.Require: 'HEALTHY' is not accepted: must be one of RUNNING, STATUS_OK",
+    "Waves[4].HealthCheck.Retries: unknown field "
+    "(fields here: Enabled, PollIntervalSeconds, MaxPolls, Require)",
     "Waves[5].WaveNumber: required field is missing",
     "Waves: dependency cycle 2 -> 3 -> 2",
 ]
@@ -403,7 +435,8 @@ def test_a_cycle_through_a_10000_wave_chain_is_reported_not_a_crash() -> None:
 
 
 def test_snake_case_field_names_are_unknown_in_a_file() -> None:
-    """Plan files use the PascalCase names only; a lowercase key is reported, not guessed."""
+    """Plan files use the PascalCase names only; a lowercase key is reported (with the name
+    meant), never silently accepted."""
     from drsorch.plan import validate_data
 
     data = {
@@ -413,4 +446,4 @@ def test_snake_case_field_names_are_unknown_in_a_file() -> None:
     }
     plan, problems = validate_data(data)
     assert plan is None
-    assert problems == ["Waves[0].dependencies: unknown field"]
+    assert problems == ["Waves[0].dependencies: unknown field; did you mean Dependencies?"]

@@ -11,7 +11,7 @@ from drsorch.cli import main
 from drsorch.errors import PlanError
 from drsorch.outcomes import EXIT_BAD_INPUT, EXIT_OK
 from drsorch.plan import DRS_MAX_SERVERS_PER_JOB, Plan, load_plan, plan_json_schema
-from drsorch.plan.loader import display_path
+from drsorch.plan.loader import PlanProblems, display_path
 from drsorch.text import printable
 
 # Past this many steps (or waves in one step) a summary line shows the ends and elides the
@@ -61,19 +61,26 @@ def summarize(plan: Plan) -> list[str]:
 def validate_cmd(plans: tuple[str, ...], quiet: bool) -> None:
     """Check recovery plan files; exit 0 if all are valid, 2 with every problem otherwise.
 
-    Every line printed passes :func:`drsorch.text.printable` (the loader already escapes what
+    An invalid plan gets a line ``FILE: N problems``, then one line per problem in file
+    order, ``FILE:LINE:COL: PATH (wave N): message`` (see docs/plan-format.md). Every line
+    printed passes :func:`drsorch.text.printable` (the loader already escapes what
     it quotes from a file; this is the last line of defence for the operator's terminal).
     """
     bad = 0
     for path in plans:
         try:
             plan = load_plan(path)
+        except PlanProblems as exc:
+            # `FILE:LINE:COL: PATH (wave N): message`, in file order: the form compilers
+            # use, so editors and `grep` find the place.
+            bad += 1
+            click.echo(printable(exc), err=True)
+            for problem in exc.located:
+                click.echo(printable(problem.located(exc.name)), err=True)
+            continue
         except PlanError as exc:
             bad += 1
             click.echo(printable(exc), err=True)
-            if exc.problems != [str(exc)]:
-                for problem in exc.problems:
-                    click.echo(f"  {printable(problem)}", err=True)
             continue
         if not quiet:
             click.echo(f"{display_path(path)}: valid")

@@ -9,19 +9,23 @@ through :func:`drsorch.text.printable`, so a plan cannot control the operator's 
 
 from __future__ import annotations
 
+import bisect
+import difflib
+import functools
 import json
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from drsorch.errors import PlanError
-from drsorch.plan.checks import check_model, check_plan
+from drsorch.plan.checks import _WAVE_NUMBER, _read, check_model, check_plan
 from drsorch.plan.model import Plan, describe, show
 from drsorch.text import printable
 
@@ -55,6 +59,7 @@ class _PlanYamlLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._aliases = 0
         self._depth = 0
+        self.root_node: yaml.Node | None = None
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -82,6 +87,7 @@ class _PlanYamlLoader(yaml.SafeLoader):
                 f"YAML aliases expand to more than {MAX_YAML_EXPANDED_NODES} values; "
                 "refusing a possible alias bomb"
             )
+        self.root_node = node  # kept for the positions of fields (error path only)
         return node
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:
@@ -233,6 +239,12 @@ def display_path(path: str | Path) -> str:
 
 def read_document(path: str | Path) -> dict[str, Any]:
     """The plan file's top-level mapping, or PlanError naming what is wrong with the file."""
+    return _read_document(path)[0]
+
+
+def _read_document(path: str | Path) -> tuple[dict[str, Any], Callable[[], Positions]]:
+    """The top-level mapping, and a function that finds where each field is in the file
+    (called only when there is a problem to locate: a valid plan costs nothing more)."""
     p = Path(path)
     name = display_path(path)
     raw = _read_bytes(p, name)
@@ -242,11 +254,17 @@ def read_document(path: str | Path) -> dict[str, Any]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise PlanError(f"{name}: not UTF-8 text (byte {exc.start})") from exc
-    data = _parse_json(name, text) if p.suffix.lower() == ".json" else _parse_yaml(name, text)
+    positions: Callable[[], Positions]
+    if p.suffix.lower() == ".json":
+        data = _parse_json(name, text)
+        positions = functools.partial(_json_positions, text)
+    else:
+        data, root = _parse_yaml(name, text)
+        positions = functools.partial(_yaml_positions, root)
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise PlanError(f"{name}: the plan must be a mapping of fields, this file is {kind}")
-    return data
+    return data, positions
 
 
 def _line_col(text: str, offset: int) -> str:
@@ -254,7 +272,7 @@ def _line_col(text: str, offset: int) -> str:
     return f"line {line}, column {offset - (text.rfind(chr(10), 0, offset) + 1) + 1}"
 
 
-def _parse_yaml(name: str, text: str) -> Any:
+def _parse_yaml(name: str, text: str) -> tuple[Any, yaml.Node | None]:
     try:
         loader = _PlanYamlLoader(text)
     except yaml.reader.ReaderError as exc:  # checked for the whole text up front
@@ -264,7 +282,7 @@ def _parse_yaml(name: str, text: str) -> Any:
             f"(at {_line_col(text, exc.position)})"
         ) from exc
     try:
-        return loader.get_single_data()
+        return loader.get_single_data(), loader.root_node
     except _Refused as exc:
         raise PlanError(f"{name}: {exc}") from exc
     except yaml.MarkedYAMLError as exc:
@@ -379,20 +397,158 @@ def _parse_json(name: str, text: str) -> Any:
     return data
 
 
+# -- where each field is -------------------------------------------------------------------
+
+Loc = tuple[int | str, ...]
+#: Field path -> (line, column), both 1-based; a mapping entry is placed at its key.
+Positions = dict[Loc, tuple[int, int]]
+
+# Bounds the walk over the YAML node graph: a recursive alias (``&a [*a, *a]``) has
+# endlessly many paths; a real plan has far fewer than this.
+_MAX_POSITIONS = 200_000
+
+
+def _yaml_positions(root: yaml.Node | None) -> Positions:
+    """Positions from the composed YAML nodes (merge keys are already flattened in place)."""
+    out: Positions = {}
+    if root is None:
+        return out
+    out[()] = (root.start_mark.line + 1, root.start_mark.column + 1)
+    stack: list[tuple[Loc, yaml.Node]] = [((), root)]
+    while stack and len(out) < _MAX_POSITIONS:
+        path, node = stack.pop()
+        if len(path) > MAX_NESTING:
+            continue
+        children: list[tuple[int | str, yaml.Node, yaml.Node]] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [
+                (k.value, k, v)
+                for k, v in node.value
+                if isinstance(k, yaml.ScalarNode) and isinstance(k.value, str)
+            ]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(i, v, v) for i, v in enumerate(node.value)]
+        for part, at, value in reversed(children):
+            child = (*path, part)
+            out.setdefault(child, (at.start_mark.line + 1, at.start_mark.column + 1))
+            stack.append((child, value))
+    return out
+
+
+_JSON_POSITION_TOKEN = re.compile(
+    r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|true|false|null|-?(?:NaN|Infinity)|-?[0-9][0-9.eE+-]*'
+)
+
+
+def _json_positions(text: str) -> Positions:
+    """Positions by a second lexing pass over JSON that ``json`` has already accepted."""
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    out: Positions = {}
+
+    def where(offset: int) -> tuple[int, int]:
+        line = bisect.bisect_right(starts, offset)
+        return line, offset - starts[line - 1] + 1
+
+    # Open containers: [path, next index (list) or -1 (object), the key awaiting a value]
+    open_: list[tuple[Loc, list[Any]]] = []
+    for m in _JSON_POSITION_TOKEN.finditer(text):
+        t = m.group()
+        if t in (",", ":"):
+            continue
+        if t in ("}", "]"):
+            if open_:
+                open_.pop()
+            continue
+        if not open_:
+            path: Loc = ()
+        else:
+            parent, state = open_[-1]
+            if state[0] == -1:  # an object
+                if state[1] is None:  # this string is a key
+                    key = json.loads(t)
+                    state[1] = key
+                    out.setdefault((*parent, key), where(m.start()))
+                    continue
+                path, state[1] = (*parent, state[1]), None
+            else:
+                path = (*parent, state[0])
+                state[0] += 1
+                out.setdefault(path, where(m.start()))
+        if not path:
+            out[()] = where(m.start())
+        if t == "{":
+            open_.append((path, [-1, None]))
+        elif t == "[":
+            open_.append((path, [0, None]))
+        if len(out) >= _MAX_POSITIONS:
+            break
+    return out
+
+
 # -- validation ------------------------------------------------------------------------------
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _INTERNAL = re.compile(r"(function|json-or-python|lax-or-strict|nullable)-?.*\[.*\]$")
+# A field path at the start of a cross-field finding: ``Waves[2].Dependencies[0]: ...``.
+_FINDING = re.compile(r"((?:[A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]+\])*): ")
+_PATH_PART = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[([0-9]+)\]")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: where it is (field path, and line and column when read from a file), and
+    what is wrong, in our words.
+
+    ``str(problem)`` is ``PATH: MESSAGE`` (``Waves[3].ServerIds[0]: ...``): the machine
+    readable path, 0-based like the file's own lists. :meth:`located` is what a person
+    reads: ``plan.yaml:12:7: Waves[3].ServerIds[0] (wave 4): ...``.
+    """
+
+    loc: Loc
+    message: str
+    line: int | None = None
+    column: int | None = None
+    wave: int | None = None  # WaveNumber of the wave the path is in, when it is valid
+
+    @property
+    def path(self) -> str:
+        return _path(self.loc)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+    def located(self, name: str) -> str:
+        where = f"{name}:{self.line}:{self.column}" if self.line is not None else name
+        wave = f" (wave {self.wave})" if self.wave is not None else ""
+        return f"{where}: {self.path}{wave}: {self.message}"
+
+
+class PlanProblems(PlanError):
+    """An invalid plan file: :attr:`located` holds every problem, in file order, with its
+    line and column (``problems`` holds the same as ``PATH: MESSAGE`` lines)."""
+
+    def __init__(self, name: str, located: list[Problem]) -> None:
+        n = len(located)
+        super().__init__(f"{name}: {n} problem{'s' if n != 1 else ''}", [str(p) for p in located])
+        self.name = name
+        self.located = located
+
+
+def _clean(loc: tuple[int | str, ...]) -> Loc:
+    """A pydantic location without pydantic's internal validator names."""
+    return tuple(
+        part
+        for k, part in enumerate(loc)
+        if isinstance(part, int) or k == len(loc) - 1 or not _INTERNAL.match(part)
+    )
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
-    """A pydantic location as a plan field path: ``Waves[2].HealthCheck.MaxPolls``."""
+    """A location as a plan field path: ``Waves[2].HealthCheck.MaxPolls``."""
     out = ""
-    for k, part in enumerate(loc):
+    for part in _clean(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif k < len(loc) - 1 and _INTERNAL.match(part):
-            continue  # pydantic's internal validator names, not field names
         elif _IDENTIFIER.fullmatch(part):
             out += f".{part}" if out else part
         else:  # an unknown key with odd characters: quoted, short and printable
@@ -400,7 +556,73 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out or "(plan)"
 
 
-def _message(err: Mapping[str, Any]) -> str:
+def _split(finding: str) -> Problem:
+    """A cross-field finding (``PATH: message``) as a Problem."""
+    m = _FINDING.match(finding)
+    if m is None:
+        return Problem((), finding)
+    loc: list[int | str] = []
+    for part in _PATH_PART.finditer(m.group(1)):
+        loc.append(part.group(1) if part.group(1) is not None else int(part.group(2)))
+    return Problem(tuple(loc), finding[m.end() :])
+
+
+# -- our words for the model's complaints ----------------------------------------------------
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside ``X | None`` or ``list[X]``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _known_fields(parent: Loc) -> list[str]:
+    """The field names (as written in a file) a mapping at ``parent`` may hold."""
+    model: type[BaseModel] | None = Plan
+    for part in parent:
+        if isinstance(part, int) or model is None:
+            continue
+        field = next((f for f in model.model_fields.values() if f.alias == part), None)
+        model = _model_of(field.annotation) if field is not None else None
+    if model is None:
+        return []
+    return [f.alias for f in model.model_fields.values() if f.alias]
+
+
+def _unknown_field(loc: Loc) -> str:
+    """``unknown field``, with the closest known field at that level (typos, case, snake)."""
+    key, known = loc[-1] if loc else "", _known_fields(loc[:-1])
+    if not isinstance(key, str) or not known:
+        return "unknown field"
+    folded = key.replace("_", "").replace("-", "").replace(" ", "").casefold()
+    same = [k for k in known if k.casefold() == folded]
+    close = same or difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown field; did you mean {close[0]}?"
+    return f"unknown field (fields here: {', '.join(known)})"
+
+
+def _not_accepted(value: Any, accepted: list[str]) -> str:
+    """An enum value refused: what was meant, if it is a case or a typo away, and the list."""
+    choices = ", ".join(accepted)
+    if not accepted:
+        return f"is not an accepted value ({describe(value)})"
+    if isinstance(value, str):
+        text = value.strip()
+        same = [a for a in accepted if a.casefold() == text.casefold()]
+        close = same or difflib.get_close_matches(text.upper(), accepted, n=1, cutoff=0.6)
+        if close:
+            return f"{show(value)} is not accepted: did you mean {close[0]}? (one of {choices})"
+        return f"{show(value)} is not accepted: must be one of {choices}"
+    return f"must be one of {choices}, not {describe(value)}"
+
+
+def _message(err: Mapping[str, Any], loc: Loc) -> str:
     """A pydantic error in our words (never pydantic's "Input should be ...")."""
     kind = err["type"]
     ctx = err.get("ctx") or {}
@@ -408,7 +630,7 @@ def _message(err: Mapping[str, Any]) -> str:
     if kind == "value_error" and isinstance(ctx.get("error"), ValueError):
         return printable(str(ctx["error"]))  # our own validators' words
     if kind == "extra_forbidden":
-        return "unknown field"
+        return _unknown_field(loc)
     if kind == "missing":
         return "required field is missing"
     if kind in ("less_than_equal", "less_than"):
@@ -435,7 +657,7 @@ def _message(err: Mapping[str, Any]) -> str:
     if kind in ("model_type", "dict_type", "model_attributes_type", "dataclass_type"):
         return f"must be a mapping of fields, not {describe(value)}"
     if kind == "literal_error":
-        return f"must be {ctx.get('expected')}, not {show(value)}"
+        return _not_accepted(value, re.findall(r"'([^']*)'", str(ctx.get("expected", ""))))
     if kind == "invalid_key":
         return f"a key must be text, not {describe(value)}"
     if kind == "recursion_loop":
@@ -443,38 +665,80 @@ def _message(err: Mapping[str, Any]) -> str:
     return f"is not a valid value ({describe(value)})"
 
 
+def _findings(data: Mapping[str, Any]) -> tuple[Plan | None, list[Problem]]:
+    if not isinstance(cast(object, data), Mapping):  # an API caller may pass anything
+        return None, [Problem((), f"must be a mapping of fields, not {describe(data)}")]
+    try:
+        plan = Plan.model_validate(data, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        found = []
+        for e in exc.errors():
+            loc = _clean(e["loc"])
+            found.append(Problem(loc, _message(e, loc)))
+        found += [_split(p) for p in check_plan(data)]
+        return None, list(dict.fromkeys(found))
+    except RecursionError:
+        return None, [Problem((), "nested too deeply")]
+    problems = check_model(plan)
+    if problems:
+        return None, list(dict.fromkeys(_split(p) for p in problems))
+    return plan, []
+
+
 def validate_data(data: Mapping[str, Any]) -> tuple[Plan | None, list[str]]:
-    """Validate a raw mapping: the Plan if valid, and every field and cross-field problem.
+    """Validate a raw mapping: the Plan if valid, and every field and cross-field problem
+    as ``PATH: message``.
 
     The cross-field rules judge the values the model produced (:func:`check_model`), so a
     plan accepted here is exactly the plan the engine runs. When a field is invalid, the
     rules run on the raw mapping read through the model's field types instead
     (:func:`check_plan`), so that every problem of the file is reported in one pass.
     """
-    if not isinstance(cast(object, data), Mapping):  # an API caller may pass anything
-        return None, [f"(plan): must be a mapping of fields, not {describe(data)}"]
-    try:
-        plan = Plan.model_validate(data, by_alias=True, by_name=False)
-    except ValidationError as exc:
-        problems = [f"{_path(e['loc'])}: {_message(e)}" for e in exc.errors()]
-        problems += check_plan(data)
-        return None, list(dict.fromkeys(problems))
-    except RecursionError:
-        return None, ["(plan): nested too deeply"]
-    problems = check_model(plan)
-    if problems:
-        return None, list(dict.fromkeys(problems))
-    return plan, []
+    plan, found = _findings(data)
+    return plan, list(dict.fromkeys(str(p) for p in found))
+
+
+def _wave_number(data: Mapping[str, Any], loc: Loc) -> int | None:
+    """The WaveNumber of the wave ``loc`` is in (``Waves[3]...``), if it is a valid one."""
+    if len(loc) < 2 or loc[0] != "Waves" or not isinstance(loc[1], int):
+        return None
+    waves = data.get("Waves")
+    if not isinstance(waves, list) or not 0 <= loc[1] < len(waves):
+        return None
+    wave = waves[loc[1]]
+    return _read(_WAVE_NUMBER, wave.get("WaveNumber")) if isinstance(wave, dict) else None
+
+
+def locate(data: Mapping[str, Any], problems: list[Problem], positions: Positions) -> list[Problem]:
+    """Problems with their line and column, wave numbers named, in file order.
+
+    A problem is placed at its field, or for a missing field at the nearest enclosing one
+    that is in the file (a missing ``Waves[5].WaveNumber`` at the wave); a problem of the
+    whole plan (a missing ``PlanId``) has no place and comes last.
+    """
+    out = []
+    for p in problems:
+        at = next(
+            (positions[p.loc[:k]] for k in range(len(p.loc), 0, -1) if p.loc[:k] in positions),
+            None,
+        )
+        line, column = at if at is not None else (None, None)
+        out.append(replace(p, line=line, column=column, wave=_wave_number(data, p.loc)))
+    # Stable: problems at one place keep the order the validator found them in.
+    return sorted(out, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
 
 
 def load_plan(path: str | Path) -> Plan:
-    """Read and validate a plan file; PlanError lists every problem with its field path."""
-    data = read_document(path)
-    plan, problems = validate_data(data)
+    """Read and validate a plan file; :class:`PlanProblems` lists every problem with its
+    field path, line and column, in file order."""
+    data, positions = _read_document(path)
+    plan, found = _findings(data)
     if plan is None:
-        n = len(problems)
-        name = display_path(path)
-        raise PlanError(f"{name}: {n} problem{'s' if n != 1 else ''}", problems)
+        try:
+            where = positions()
+        except (ValueError, RecursionError):  # positions are a help, never a new failure
+            where = {}
+        raise PlanProblems(display_path(path), locate(data, found, where))
     return plan
 
 
