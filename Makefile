@@ -1,22 +1,33 @@
-# One virtualenv, made by `make venv`; every other target depends on it.
+# One virtualenv, .venv, in two layers: `make demo` installs drsorch and its runtime
+# dependencies only (RUNTIME_STAMP); `make venv` and every development target add the
+# development tools (`.[dev]`: pytest, moto, awscli, mypy, ruff...) to the same .venv.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 
 .PHONY: venv demo test lint typecheck unit bench clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+
+# What drsorch needs to run (pyproject's dependencies), nothing more.
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+# The development tools too; they include the runtime, so both stamps are set.
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUNTIME_STAMP)
 
 ## The main job: validate the examples, then a simulated drill of the three-tier example
 ## (virtual time: an hour of DRS in a second), then the history that recorded it.
-demo: venv
+demo: $(RUNTIME_STAMP)
 	$(BIN)/drsorch validate examples/*.yaml
 	$(BIN)/drsorch run examples/three-tier.yaml
 	$(BIN)/drsorch history --limit 5

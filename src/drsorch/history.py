@@ -27,6 +27,8 @@ from drsorch.core.statuses import ExecutionStatus, ServerStatus, WaveStatus
 
 __all__ = [
     "DURATION_TOLERANCE",
+    "EnvironmentEntry",
+    "EnvironmentKind",
     "ErrorEntry",
     "ExecutionKind",
     "ExecutionRecord",
@@ -40,6 +42,9 @@ __all__ = [
 DURATION_TOLERANCE = 1e-3
 
 ExecutionKind = Literal["DRILL", "RECOVERY"]
+
+#: Where an execution ran: drsorch's simulator, or AWS (or an endpoint that speaks it).
+EnvironmentKind = Literal["simulator", "aws"]
 
 #: Unix epoch seconds; never negative, never NaN or infinite.
 Epoch = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -127,6 +132,21 @@ class NotificationEntry(_Model):
     ErrorCode: str | None = None
 
 
+class EnvironmentEntry(_Model):
+    """Where an execution ran, so that drill evidence can be told from a rehearsal.
+
+    ``Kind`` is ``"simulator"`` (drsorch's simulator, in this process) or ``"aws"`` (the
+    caller's credentials, against AWS or ``Endpoint``). ``Endpoint`` is the
+    ``--endpoint-url`` an ``aws`` run was sent to (null: AWS's own endpoints). ``Seed`` and
+    ``Scenario`` say which simulation it was: the seed the simulator ran with and the
+    scenario file, as given (null: none, the plan's servers only); null for ``aws``."""
+
+    Kind: EnvironmentKind
+    Endpoint: str | None = None
+    Seed: Annotated[int, Field(ge=0)] | None = None
+    Scenario: str | None = None
+
+
 class WaveRecord(_Model):
     """One wave of an execution and its servers' results (Req 5.2)."""
 
@@ -165,6 +185,8 @@ class ExecutionRecord(_Model):
     Errors: list[ErrorEntry] = Field(default_factory=list)
     #: Set once the end was announced (the plan names an SNS topic); None otherwise.
     Notification: NotificationEntry | None = None
+    #: Where it ran; None in records written before drsorch kept it.
+    Environment: EnvironmentEntry | None = None
     WaveStatus: list[WaveRecord] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -209,6 +231,7 @@ class ExecutionRecord(_Model):
         server_count: int,
         waves: list[WaveRecord] | None = None,
         execution_id: str | None = None,
+        environment: EnvironmentEntry | None = None,
     ) -> ExecutionRecord:
         """A new RUNNING record with a fresh uuid4 ExecutionId (Req 5.1)."""
         return cls(
@@ -223,6 +246,7 @@ class ExecutionRecord(_Model):
             TargetAccountId=target_account_id,
             Region=region,
             ServerCount=server_count,
+            Environment=environment,
             WaveStatus=waves or [],
         )
 

@@ -24,6 +24,7 @@ from drsorch.clock import Clock
 from drsorch.core import advance, new_execution
 from drsorch.core import messages as m
 from drsorch.core.state import State
+from drsorch.core.state_types import EnvironmentDetails
 from drsorch.core.statuses import ExecutionStatus
 from drsorch.effects import Effects
 from drsorch.errors import DrsorchError, LeaseLostError
@@ -57,6 +58,15 @@ class RunOptions:
     execution_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     #: "simulator" or "aws": where the execution runs (a simulated one cannot be resumed).
     environment: str = "aws"
+    #: aws: the ``--endpoint-url`` every AWS call is sent to (None: AWS's own endpoints).
+    endpoint_url: str | None = None
+    #: simulator: the seed the simulator runs with.
+    seed: int | None = None
+    #: simulator: the scenario file, as the operator named it (None: no scenario file).
+    scenario: str | None = None
+    #: Called by ``Runner.run`` just before it reads the execution's StartTime: a sped-up
+    #: simulated clock stands still until then, so StartTime is the wall time at start.
+    start_clock: Callable[[], None] | None = None
     #: Save the engine state beside the record, for ``drsorch resume``. Simulated runs
     #: cannot be resumed (their region dies with the process), so they skip it.
     keep_state: bool = True
@@ -73,6 +83,16 @@ class RunOptions:
     takeover: bool = False
     #: On resume: the plan's Target.ExternalId, which the saved state does not keep.
     external_id: str | None = None
+
+    def environment_details(self) -> EnvironmentDetails:
+        """Where the execution runs, for its state and record (the record's Environment)."""
+        simulator = self.environment == "simulator"
+        return {
+            "kind": "simulator" if simulator else "aws",
+            "endpoint": None if simulator else self.endpoint_url,
+            "seed": self.seed if simulator else None,
+            "scenario": self.scenario if simulator else None,
+        }
 
 
 class Runner:
@@ -125,6 +145,9 @@ class Runner:
 
     # -- public ------------------------------------------------------------------------------
     def run(self, plan: Plan, options: RunOptions) -> ExecutionRecord:
+        """Start a new execution of ``plan`` now and run it to its end."""
+        if options.start_clock is not None:
+            options.start_clock()  # StartTime is now: a held simulated clock starts here
         state = new_execution(
             plan,
             execution_id=options.execution_id,
@@ -133,6 +156,7 @@ class Runner:
             source_account_id=options.source_account_id,
             target_account_id=options.target_account_id,
             region=options.region,
+            environment=options.environment_details(),
         )
         state["environment"] = options.environment
         return self.drive(state, options)

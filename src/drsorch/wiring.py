@@ -105,6 +105,33 @@ def _botocore_session() -> Any:
     return session
 
 
+class _ScaledFromRun:
+    """Real time sped up ``speed`` times, from the wall time at which the run starts.
+
+    Until :meth:`start` it stands still at the wall time it was made at: the time spent
+    setting the world up (loading botocore's models, the store, ...) does not run ahead
+    ``speed`` times, so the execution's StartTime is the wall time at which it began and
+    the history stays in order whatever ``--speed``. :meth:`start` is the run's
+    ``RunOptions.start_clock``; the first sleep starts it too."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self._held = time.time()
+        self._running: ScaledClock | None = None
+
+    def start(self) -> None:
+        if self._running is None:  # time only moves forward: never before the held time
+            self._running = ScaledClock(self.speed, start=max(time.time(), self._held))
+
+    def now(self) -> float:
+        return self._held if self._running is None else self._running.now()
+
+    def sleep(self, seconds: float) -> None:
+        self.start()
+        assert self._running is not None
+        self._running.sleep(seconds)
+
+
 def _adapters(
     session: Any,
     clock: Clock,
@@ -128,17 +155,24 @@ def simulated(
 ) -> World:
     """A simulated region holding the plan's servers, on a virtual (or sped-up) clock.
 
-    ``seed`` defaults to the scenario's, else 0."""
+    ``seed`` defaults to the scenario's, else 0. A clock made here starts at the wall time:
+    a virtual one (no ``speed``) at once, a sped-up one when the run starts (so the
+    record's StartTime is the wall time then). Either way simulated time then runs ahead
+    of the wall: a simulated record's EndTime may lie in the future."""
     import boto3
 
     from drsorch.sim import Scenario, SimRegion, attach
 
     if scenario is None:
         scenario = Scenario.from_file(scenario_path) if scenario_path else Scenario()
+    start_clock: Callable[[], None] | None = None
     if clock is None:
         # Start at the wall time so simulated runs sort sensibly in the history.
-        start = time.time()
-        clock = ScaledClock(speed, start=start) if speed else VirtualClock(start=start)
+        if speed:
+            scaled = _ScaledFromRun(speed)
+            clock, start_clock = scaled, scaled.start
+        else:
+            clock = VirtualClock(start=time.time())
     target = plan.target
     account = target.account_id if target else SIM_ACCOUNT_ID
     region_name = (target.region if target and target.region else None) or SIM_REGION
@@ -188,6 +222,9 @@ def simulated(
         sleep_slice=1.0 if speed else None,
         save_every=0.0 if speed else 3600.0,
         environment="simulator",
+        seed=region.seed,
+        scenario=None if scenario_path is None else str(scenario_path),
+        start_clock=start_clock,
         keep_state=False,
     )
     return World(drs=drs, ec2=ec2, clock=clock, options=options, sim=region)
@@ -250,8 +287,20 @@ def real_aws(
         region=session.region_name,
         sleep_slice=1.0,
         execution_id=execution_id,
+        endpoint_url=_endpoint(endpoint_url),
     )
     return World(drs=drs, ec2=ec2, clock=clock, options=options, notify=announce)
+
+
+def _endpoint(endpoint_url: str | None) -> str | None:
+    """Where DRS calls go, for the record: ``--endpoint-url``, else the endpoint botocore
+    takes from the environment, else None (AWS's own endpoints)."""
+    return (
+        endpoint_url
+        or os.environ.get("AWS_ENDPOINT_URL_DRS")
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or None
+    )
 
 
 def _caller_identity(sts: Any) -> dict[str, Any]:

@@ -72,14 +72,36 @@ def test_a_recovery_plan_without_recovery_flag_is_refused(yes: bool) -> None:
     assert confirm.questions == []
 
 
-@pytest.mark.parametrize("kind", ["DRILL", "RECOVERY"])
-def test_recovery_with_yes_runs_a_recovery_without_asking(
-    kind: Literal["DRILL", "RECOVERY"],
-) -> None:
+def test_recovery_with_yes_runs_a_recovery_plan_without_asking() -> None:
     confirm = FakeConfirm(False)
-    ran = plan_as_run(a_plan(kind), recovery=True, drill=False, yes=True, confirm=confirm)
+    plan = a_plan("RECOVERY")
+    ran = plan_as_run(plan, recovery=True, drill=False, yes=True, confirm=confirm)
     assert ran.execution_type == "RECOVERY"
+    assert ran == plan
     assert confirm.questions == []
+
+
+@pytest.mark.parametrize("yes", [False, True])
+@pytest.mark.parametrize("answer", [False, True])
+def test_recovery_on_a_drill_plan_is_refused_without_asking(yes: bool, answer: bool) -> None:
+    """--recovery only permits: a DRILL plan never becomes a RECOVERY (issue 11, item 4),
+    whether or not --yes was given or a person would have said yes."""
+    confirm = FakeConfirm(answer)
+    plan = a_plan("DRILL")
+    with pytest.raises(RefusedError) as refused:
+        plan_as_run(plan, recovery=True, drill=False, yes=yes, confirm=confirm)
+    assert str(refused.value) == (
+        "plan payroll is a DRILL, and --recovery does not make it a RECOVERY: it only "
+        "permits a plan that says ExecutionType: RECOVERY to run as one. Leave --recovery "
+        "out to run the drill; nothing was launched"
+    )
+    assert confirm.questions == []
+    assert plan.execution_type == "DRILL"
+
+
+def test_recovery_on_a_drill_plan_without_a_terminal_is_refused() -> None:
+    with pytest.raises(RefusedError, match=r"^plan payroll is a DRILL, and --recovery"):
+        plan_as_run(a_plan("DRILL"), recovery=True, drill=False, yes=False, confirm=None)
 
 
 def test_recovery_without_yes_and_without_terminal_is_refused() -> None:
@@ -89,12 +111,9 @@ def test_recovery_without_yes_and_without_terminal_is_refused() -> None:
         plan_as_run(a_plan("RECOVERY"), recovery=True, drill=False, yes=False, confirm=None)
 
 
-@pytest.mark.parametrize("kind", ["DRILL", "RECOVERY"])
-def test_recovery_confirmed_on_the_terminal_runs_a_recovery(
-    kind: Literal["DRILL", "RECOVERY"],
-) -> None:
+def test_recovery_confirmed_on_the_terminal_runs_a_recovery() -> None:
     confirm = FakeConfirm(True)
-    ran = plan_as_run(a_plan(kind), recovery=True, drill=False, yes=False, confirm=confirm)
+    ran = plan_as_run(a_plan("RECOVERY"), recovery=True, drill=False, yes=False, confirm=confirm)
     assert ran.execution_type == "RECOVERY"
     assert confirm.questions == ["Run a real RECOVERY of payroll (6 servers)?"]
 

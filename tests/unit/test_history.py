@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from tests.utils.history import (
+    ENVIRONMENT_FIELDS,
     ERROR_FIELDS,
     EXECUTION_FIELDS,
     SERVER_FIELDS,
@@ -17,7 +18,13 @@ from tests.utils.history import (
 )
 
 from drsorch.core.statuses import ExecutionStatus, ServerStatus, WaveStatus
-from drsorch.history import ExecutionRecord, ServerResult, WaveRecord, json_schema
+from drsorch.history import (
+    EnvironmentEntry,
+    ExecutionRecord,
+    ServerResult,
+    WaveRecord,
+    json_schema,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -186,3 +193,48 @@ def test_json_schema_requires_every_field_and_allows_null_only_where_optional() 
     assert {"type": "null"} in props["EndTime"]["anyOf"]
     assert "anyOf" not in props["PlanId"]
     assert set(schema["$defs"]["ServerResult"]["required"]) == SERVER_KEYS
+
+
+# -- Environment: where the execution ran (issue 11, item 3) --------------------------------
+
+
+def test_a_record_says_where_it_ran() -> None:
+    sim = {"Kind": "simulator", "Endpoint": None, "Seed": 2026, "Scenario": "rough-day.yaml"}
+    record = started(environment=EnvironmentEntry.model_validate(sim))
+    assert record.to_dict()["Environment"] == sim
+    assert ExecutionRecord.from_dict(record.to_dict()) == record
+    aws = {"Kind": "aws", "Endpoint": "http://127.0.0.1:4599", "Seed": None, "Scenario": None}
+    assert started(environment=EnvironmentEntry(**aws)).to_dict()["Environment"] == aws
+
+
+def test_a_record_written_before_environment_was_kept_still_reads() -> None:
+    data = make_record(3).to_dict()
+    del data["Environment"]  # as drsorch wrote records before issue 11
+    record = ExecutionRecord.from_dict(data)
+    assert record.Environment is None
+    assert record.to_dict()["Environment"] is None  # and it is written as null from now on
+    assert started().Environment is None
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {"Kind": "laptop"},
+        {"Kind": "simulator", "Seed": -1},
+        {"Kind": "aws", "Region": "us-east-1"},
+        {"Endpoint": "http://x"},
+    ],
+)
+def test_an_environment_that_says_nothing_sure_is_refused(environment: dict[str, Any]) -> None:
+    data = make_record(3).to_dict()
+    data["Environment"] = environment
+    with pytest.raises(ValidationError):
+        ExecutionRecord.from_dict(data)
+
+
+def test_json_schema_describes_the_environment() -> None:
+    schema = json_schema()
+    env = schema["$defs"]["EnvironmentEntry"]
+    assert set(env["required"]) == set(ENVIRONMENT_FIELDS)
+    assert env["properties"]["Kind"]["enum"] == ["simulator", "aws"]
+    assert {"type": "null"} in schema["properties"]["Environment"]["anyOf"]

@@ -99,9 +99,12 @@ def test_levels_of_a_large_generated_dag_respect_every_dependency() -> None:
 
 
 def test_sequential_wave_launches_in_execution_order(three_tier: Plan) -> None:
+    """The example's database wave launches its primary (listed first) before its replica,
+    as its comment says (issue 11, item 9: it used to say [2, 1])."""
     db = three_tier.wave(1)
     assert db.server_ids == ["s-3d75cdc0d9a28a725", "s-3afa164776f93ce4f"]
-    assert db.launch_order() == ["s-3afa164776f93ce4f", "s-3d75cdc0d9a28a725"]
+    assert db.execution_order == [1, 2]
+    assert db.launch_order() == ["s-3d75cdc0d9a28a725", "s-3afa164776f93ce4f"]
 
 
 def test_sequential_wave_without_order_launches_in_listed_order() -> None:

@@ -297,3 +297,70 @@ def test_an_older_state_is_migrated_one_version_at_a_time(monkeypatch: pytest.Mo
     monkeypatch.setattr(state_module, "_MIGRATIONS", {1: to_v2})
     assert load_state(v1_state())["version"] == 2
     assert calls == [1]
+
+
+# -- where it runs (issue 11, item 3) -------------------------------------------------------
+
+
+def test_a_v1_state_saved_before_environment_details_loads_and_records_null() -> None:
+    data = v1_state()
+    assert "environment_details" not in data
+    state = load_state(copy.deepcopy(data), execution_id=data["execution_id"])
+    assert "environment_details" not in state
+    assert state_module.to_record(state)["Environment"] is None
+
+
+def test_a_state_says_where_it_runs_and_loads_back_as_saved() -> None:
+    data = v1_state()
+    details = {"kind": "simulator", "endpoint": None, "seed": 2026, "scenario": "day.yaml"}
+    data["environment_details"] = details
+    state = load_state(copy.deepcopy(data), execution_id=data["execution_id"])
+    assert json.loads(json.dumps(state)) == data
+    assert state_module.to_record(state)["Environment"] == {
+        "Kind": "simulator",
+        "Endpoint": None,
+        "Seed": 2026,
+        "Scenario": "day.yaml",
+    }
+
+
+@pytest.mark.parametrize(
+    ("details", "expected"),
+    [
+        ({"kind": "laptop", "endpoint": None, "seed": None, "scenario": None}, "kind"),
+        ({"kind": "simulator", "endpoint": None, "seed": "5", "scenario": None}, "seed"),
+        ({"kind": "aws", "endpoint": None, "seed": None}, "scenario"),
+        ({"kind": "aws", "endpoint": None, "seed": None, "scenario": None, "x": 1}, "x"),
+    ],
+)
+def test_a_damaged_environment_is_refused(details: dict[str, Any], expected: str) -> None:
+    data = v1_state()
+    data["environment_details"] = details
+    with pytest.raises(StoreDamagedError, match=f"environment_details.{expected}"):
+        load_state(data, execution_id=data["execution_id"])
+
+
+def test_new_execution_records_where_it_runs() -> None:
+    from drsorch.plan import parse_plan
+
+    plan = parse_plan(make_plan(2, waves=1, servers_per_wave=1))
+    details: Any = {
+        "kind": "aws",
+        "endpoint": "http://127.0.0.1:4599",
+        "seed": None,
+        "scenario": None,
+    }
+    state = state_module.new_execution(
+        plan,
+        execution_id="00000000-0000-4000-8000-000000000000",
+        now=1_764_070_000.0,
+        initiated_by="alice@host",
+        source_account_id="123456789012",
+        target_account_id="123456789012",
+        region="us-east-1",
+        environment=details,
+    )
+    assert state["environment"] == "aws"
+    assert state["environment_details"] == details
+    assert state["environment_details"] is not details  # a copy: the caller's stays its own
+    assert load_state(json.loads(json.dumps(state)))["environment_details"] == details

@@ -90,6 +90,7 @@ class Outcome:
             source_account_id=r.SourceAccountId,
             target_account_id=r.TargetAccountId,
             region=r.Region,
+            environment=self.world.options.environment_details(),
         )
         state["environment"] = self.world.options.environment
         return state

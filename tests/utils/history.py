@@ -24,7 +24,13 @@ from typing import Any, Protocol, TypeVar
 from hypothesis import strategies as st
 
 from drsorch.core.statuses import ExecutionStatus, ServerStatus, WaveStatus
-from drsorch.history import ErrorEntry, ExecutionRecord, ServerResult, WaveRecord
+from drsorch.history import (
+    EnvironmentEntry,
+    ErrorEntry,
+    ExecutionRecord,
+    ServerResult,
+    WaveRecord,
+)
 
 #: The fields of a history record (design §5), in order, per level.
 EXECUTION_FIELDS = (
@@ -44,7 +50,9 @@ EXECUTION_FIELDS = (
     "Errors",
     "WaveStatus",
     "Notification",
+    "Environment",
 )
+ENVIRONMENT_FIELDS = ("Kind", "Endpoint", "Seed", "Scenario")
 WAVE_FIELDS = ("WaveNumber", "WaveName", "Status", "StartTime", "EndTime", "ServerResults")
 SERVER_FIELDS = (
     "ServerId",
@@ -69,6 +77,8 @@ INITIATORS = (
     "arn:aws:sts::123456789012:assumed-role/DrOperator/bob",
     "carol@dr-host",
 )
+ENDPOINTS = (None, "http://127.0.0.1:4599", "https://drs.example.internal")
+SCENARIOS = (None, "examples/scenarios/rough-day.yaml", "/tmp/drill scenario.yaml")
 FAILURES = (
     "launch failed: LAUNCH_FAILED reported by DRS",
     "health check timed out after 10 polls; last state: impaired",
@@ -160,7 +170,18 @@ class _Builder:
             Region=src.pick(REGIONS),
             ServerCount=sum(sizes),
             Errors=self.errors,
+            Environment=self.environment(),
             WaveStatus=waves,
+        )
+
+    def environment(self) -> EnvironmentEntry:
+        """Where it ran: the simulator (a seed, maybe a scenario) or AWS (maybe an endpoint).
+        Always set: every record drsorch writes now says (older ones have null)."""
+        src = self.src
+        if src.integer(0, 1):
+            return EnvironmentEntry(Kind="aws", Endpoint=src.pick(ENDPOINTS))
+        return EnvironmentEntry(
+            Kind="simulator", Seed=src.integer(0, 2**63 - 1), Scenario=src.pick(SCENARIOS)
         )
 
     def waves(self, start: float, sizes: list[int]) -> tuple[list[WaveRecord], float]:

@@ -21,7 +21,13 @@ from typing import Any, TypeAlias, TypedDict, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from drsorch.core.state_types import EngineConfig, ExecutionState, ServerState, WaveState
+from drsorch.core.state_types import (
+    EngineConfig,
+    EnvironmentDetails,
+    ExecutionState,
+    ServerState,
+    WaveState,
+)
 from drsorch.core.statuses import ExecutionStatus, Phase, ServerStatus, WaveStatus
 from drsorch.drs_terms import MAX_ACTIVE_JOBS, MAX_SERVERS_IN_ACTIVE_JOBS, MAX_SERVERS_PER_JOB
 from drsorch.errors import RefusedError, StoreDamagedError
@@ -94,8 +100,10 @@ def new_execution(
     target_account_id: str,
     region: str,
     config: ConfigOverrides | None = None,
+    environment: EnvironmentDetails | None = None,
 ) -> State:
-    """A fresh RUNNING execution of ``plan`` started at ``now``."""
+    """A fresh RUNNING execution of ``plan`` started at ``now``; ``environment`` says where
+    it runs (its ``kind`` is also the state's ``environment``)."""
     waves: list[WaveState] = []
     servers: dict[str, ServerState] = {}
     for w in sorted(plan.waves, key=lambda w: w.wave_number):
@@ -140,11 +148,11 @@ def new_execution(
                 "next_poll_at": None,
                 "last_seen": None,
             }
-    return {
+    state: State = {
         "version": STATE_VERSION,
         "execution_id": execution_id,
         "plan": plan.to_dict(),  # what is being run, for a resume after a crash
-        "environment": None,
+        "environment": None if environment is None else environment["kind"],
         "plan_id": plan.plan_id,
         "plan_name": plan.plan_name,
         "execution_type": plan.execution_type,
@@ -175,6 +183,9 @@ def new_execution(
         "notices": [],
         "cancel_requested": False,
     }
+    if environment is not None:
+        state["environment_details"] = environment.copy()
+    return state
 
 
 def to_record(state: State) -> dict[str, Any]:
@@ -227,6 +238,19 @@ def to_record(state: State) -> dict[str, Any]:
         "Errors": list(state["errors"]),
         "WaveStatus": waves_out,
         "Notification": state.get("notification"),
+        "Environment": _environment_record(state.get("environment_details")),
+    }
+
+
+def _environment_record(details: EnvironmentDetails | None) -> dict[str, Any] | None:
+    """The record's Environment; None for a state saved before drsorch kept it."""
+    if details is None:
+        return None
+    return {
+        "Kind": details["kind"],
+        "Endpoint": details["endpoint"],
+        "Seed": details["seed"],
+        "Scenario": details["scenario"],
     }
 
 

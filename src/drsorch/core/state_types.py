@@ -38,6 +38,7 @@ from drsorch.plan.model import HealthRequirement, WaveKind
 
 __all__ = [
     "EngineConfig",
+    "EnvironmentDetails",
     "ExecutionState",
     "ExecutionType",
     "InstanceHealth",
@@ -171,6 +172,16 @@ class RecordedError(TypedDict):
 
 
 @with_config(_STRICT)
+class EnvironmentDetails(TypedDict):
+    """Where the execution runs, as the history record's ``Environment`` shows it."""
+
+    kind: Literal["simulator", "aws"]  # the same as the state's ``environment``
+    endpoint: str | None  # aws: the --endpoint-url it was sent to (None: AWS's own)
+    seed: int | None  # simulator: the seed it runs with
+    scenario: str | None  # simulator: the scenario file, as given (None: no scenario)
+
+
+@with_config(_STRICT)
 class ExecutionState(TypedDict):
     """One execution: everything the core needs to continue it after a crash."""
 
@@ -211,3 +222,5 @@ class ExecutionState(TypedDict):
     redacted: NotRequired[list[str]]
     #: What became of the end-of-execution notification (the record's Notification).
     notification: NotRequired[dict[str, str | None]]
+    #: Where it runs (the record's Environment); states saved before it was kept lack it.
+    environment_details: NotRequired[EnvironmentDetails]
