@@ -73,11 +73,17 @@ def test_history_table_lists_executions_for_a_person(
     result = run("history", "--store", url, "--limit", "3")
     assert result.exit_code == EXIT_OK, result.output
     first = newest(records)[0]
-    assert first.ExecutionId in result.stdout
-    assert first.Status.value in result.stdout
-    assert newest(records)[3].ExecutionId not in result.stdout
-    for header in ("ExecutionId", "PlanId", "Status", "Started (UTC)", "Duration", "Errors"):
+    # Issue 11: ids as their shortest unique prefix (8 characters at least), which `show`
+    # accepts back; no hard wrap when not a terminal: one line per execution.
+    [row] = [line for line in result.stdout.splitlines() if line.startswith(first.ExecutionId[:8])]
+    assert first.Status.value in row
+    assert first.ExecutionId not in result.stdout
+    assert newest(records)[3].ExecutionId[:8] not in result.stdout
+    for header in ("ID", "PLAN", "STATUS", "STARTED (", "DURATION", "ERR"):
         assert header in result.stdout
+    shown = run("show", first.ExecutionId[:8], "--store", url, "--json")
+    assert shown.exit_code == EXIT_OK, shown.output
+    assert json.loads(shown.stdout)["ExecutionId"] == first.ExecutionId
 
 
 def test_history_of_an_empty_store_says_so(tmp_path: Path) -> None:

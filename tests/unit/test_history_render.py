@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -38,10 +41,27 @@ def test_format_duration(seconds: float | None, text: str) -> None:
     assert format_duration(seconds) == text
 
 
-def test_format_time_is_utc_iso_or_time_of_day_on_the_same_day() -> None:
-    assert format_time(1_764_070_000.0) == "2025-11-25T11:26:40Z"
-    assert format_time(1_764_070_000.0, day_of=1_764_070_000.0 - 3600) == "11:26:40"
-    assert format_time(1_764_070_000.0, day_of=1_764_070_000.0 - 86_400) == "2025-11-25T11:26:40Z"
+@pytest.fixture
+def paris(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The local time zone is Europe/Paris (CET in winter) for the test."""
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_format_time_is_local_with_its_zone_or_time_of_day_on_the_same_day(
+    paris: None,
+) -> None:
+    """Issue 11: times on screen are local, the zone named (JSON keeps epoch seconds)."""
+    assert format_time(1_764_070_000.0) == "2025-11-25 12:26:40 CET"
+    assert format_time(1_764_070_000.0, day_of=1_764_070_000.0 - 3600) == "12:26:40"
+    assert format_time(1_764_070_000.0, day_of=1_764_070_000.0 - 86_400) == (
+        "2025-11-25 12:26:40 CET"
+    )
+    assert format_time(1_764_070_000.0, zone=False, seconds=False) == "2025-11-25 12:26"
+    assert format_time(1_750_000_000.0) == "2025-06-15 17:06:40 CEST"  # summer time
     assert format_time(None) == "-"
 
 

@@ -21,7 +21,7 @@ from drsorch.cli.render import (
 from drsorch.core.statuses import ExecutionStatus
 from drsorch.outcomes import EXIT_BAD_INPUT
 from drsorch.store import DEFAULT_LIMIT, ENV_VAR, open_store
-from drsorch.store.base import Damaged
+from drsorch.store.base import Damaged, resolve_id, shortest_unique_prefixes
 from drsorch.text import printable
 
 _STORE_HELP = (
@@ -70,6 +70,9 @@ def history(
         records = store.query(
             plan_id=plan_id, status=status, limit=limit, on_damaged=damaged.append
         )
+        # Ids as their shortest unique prefix in the whole store: what is shown can be
+        # given back to `show` and `resume`.
+        short = shortest_unique_prefixes([r.ExecutionId for r in records], store)
     finally:
         store.close()
     for bad in damaged:  # reported, and skipped: one damaged record never hides the rest
@@ -81,7 +84,7 @@ def history(
     if as_json:
         echo_json([record.to_dict() for record in records])
     else:
-        render_history(records, make_console())
+        render_history(records, make_console(), short_ids=short)
 
 
 @main.command("show")
@@ -90,10 +93,13 @@ def history(
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON, nothing else.")
 @exits_on_errors
 def show(execution_id: str, store_url: str | None, as_json: bool) -> None:
-    """Show one execution: its waves, servers, times and errors."""
+    """Show one execution: its waves, servers, times and errors.
+
+    EXECUTION_ID may be a unique prefix of the id (at least 4 characters), as `history`
+    shows it."""
     store = open_store(store_url, read_only=True)
     try:
-        record = store.get(execution_id.strip().lower())
+        record = store.get(resolve_id(store, execution_id))
     finally:
         store.close()
     if record is None:

@@ -1,5 +1,6 @@
 """The live view of ``drsorch run`` and ``resume`` for a person: one line per change,
-stamped with the execution's clock (virtual time in a simulation), so it reads like a log
+stamped with the execution's clock (virtual time in a simulation) in local time, the zone
+named on the first line, so it reads like a log
 on a terminal and in CI alike. Plans with many servers show wave changes only. It only
 shows the state the runner reports; it decides nothing.
 
@@ -10,12 +11,10 @@ or the runner's log reaches the terminal."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from rich.console import Console
 from rich.text import Text
 
-from drsorch.cli.render import STATUS_STYLES
+from drsorch.cli.render import STATUS_STYLES, local_time, zone_name
 from drsorch.clock import Clock
 from drsorch.core.state import State
 from drsorch.core.state_types import ServerState, WaveState
@@ -40,10 +39,15 @@ class ProgressLog:
         self._servers: dict[str, str] = {}
         self._notices = 0
         self._errors = 0
+        self._zone_said = False
 
     def _line(self, *pieces: Piece) -> None:
         """Print one line: the clock's time, then ``pieces``, each made printable."""
-        stamp = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%H:%M:%S")
+        now = self.clock.now()
+        stamp = local_time(now).strftime("%H:%M:%S")
+        if not self._zone_said:  # the first line says which zone the times are in
+            self._zone_said = True
+            stamp = f"{stamp} {zone_name(now)}"
         line = Text.assemble(
             (stamp, "dim"), " ", *((printable(text), style) for text, style in pieces)
         )

@@ -15,7 +15,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -35,9 +35,11 @@ __all__ = [
     "exits_on_errors",
     "format_duration",
     "format_time",
+    "local_time",
     "make_console",
     "render_history",
     "render_record",
+    "zone_name",
 ]
 
 P = ParamSpec("P")
@@ -113,28 +115,54 @@ def echo_json(data: Any) -> None:
 def make_console(*, stderr: bool = False) -> Console:
     """A console on the current stdout/stderr (so click's test runner captures it).
 
-    When the output is not a terminal it is made wide, so that ids are not cut. Neither
-    highlighting nor ``:emoji:`` codes: only drsorch's own markup styles the output (text
-    from outside goes in as :func:`_text` or :func:`~drsorch.text.markup_safe`).
+    When the output is not a terminal (a pipe, a file, CI) nothing is ever wrapped: the
+    console is as wide as any line (tables take their natural width) and soft-wraps, so
+    every line stays one line and ``grep`` finds what it looks for. Neither highlighting
+    nor ``:emoji:`` codes: only drsorch's own markup styles the output (text from outside
+    goes in as :func:`_text` or :func:`~drsorch.text.markup_safe`).
     """
     stream = sys.stderr if stderr else sys.stdout
     console = Console(file=stream, highlight=False, emoji=False)
     if not console.is_terminal:
-        console = Console(file=stream, highlight=False, emoji=False, width=200)
+        console = Console(
+            file=stream, highlight=False, emoji=False, width=UNWRAPPED_WIDTH, soft_wrap=True
+        )
     return console
 
 
-def format_time(epoch: float | None, *, day_of: float | None = None) -> str:
-    """UTC ISO 8601 (``2025-11-25T11:26:40Z``); '-' for None.
+#: The width of a console that is not a terminal: wider than any line drsorch prints.
+UNWRAPPED_WIDTH = 100_000
 
-    With ``day_of``, a time on the same UTC day as ``day_of`` shows only as ``11:26:40``.
+
+def local_time(epoch: float) -> datetime:
+    """``epoch`` in the local time zone (``TZ``, else the system's)."""
+    return datetime.fromtimestamp(epoch, tz=UTC).astimezone()
+
+
+def zone_name(epoch: float) -> str:
+    """The local zone's abbreviation at ``epoch`` (``CET``, ``CEST``, ``UTC``...)."""
+    moment = local_time(epoch)
+    return moment.tzname() or moment.strftime("%z")
+
+
+def format_time(
+    epoch: float | None, *, day_of: float | None = None, zone: bool = True, seconds: bool = True
+) -> str:
+    """Local time with its zone (``2026-12-02 09:15:03 CET``); '-' for None.
+
+    With ``day_of``, a time on the same local day as ``day_of`` shows only as ``09:15:03``
+    (the zone is then said elsewhere, in a title). ``zone=False`` leaves the zone out (a
+    column header names it); ``seconds=False`` stops at the minute. JSON output never goes
+    through here: it keeps the record's epoch seconds.
     """
     if epoch is None:
         return "-"
-    moment = datetime.fromtimestamp(epoch, tz=UTC)
-    if day_of is not None and moment.date() == datetime.fromtimestamp(day_of, tz=UTC).date():
-        return moment.strftime("%H:%M:%S")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = local_time(epoch)
+    clock = "%H:%M:%S" if seconds else "%H:%M"
+    if day_of is not None and moment.date() == local_time(day_of).date():
+        return moment.strftime(clock)
+    text = moment.strftime(f"%Y-%m-%d {clock}")
+    return f"{text} {zone_name(epoch)}" if zone else text
 
 
 def format_duration(seconds: float | None) -> str:
@@ -162,23 +190,47 @@ def _status(value: str) -> Text:
 # -- rich rendering -----------------------------------------------------------------------
 
 
-def render_history(records: Sequence[ExecutionRecord], console: Console) -> None:
-    """One row per execution, as ``drsorch history`` shows them."""
+def render_history(
+    records: Sequence[ExecutionRecord],
+    console: Console,
+    *,
+    short_ids: Mapping[str, str] | None = None,
+) -> None:
+    """One row per execution, as ``drsorch history`` shows them.
+
+    Made to fit 80 columns: ids as ``short_ids`` gives them (``drsorch history`` passes
+    the shortest unique prefixes, which ``show`` and ``resume`` accept), no borders, start
+    times to the minute in local time with the zone in the column header (or in each cell
+    when the rows span zones, e.g. a change to summer time). Only the plan id gives way on
+    a narrow terminal (cut with an ellipsis); nothing is ever wrapped."""
     if not records:
         console.print("No executions found.")
         return
-    table = Table(title="Executions (newest first)", title_justify="left")
-    for name in ("ExecutionId", "PlanId", "Type", "Status", "Started (UTC)", "Duration"):
+    zones = {zone_name(record.StartTime) for record in records}
+    one_zone = len(zones) == 1
+    started = f"STARTED ({next(iter(zones))})" if one_zone else "STARTED"
+    table = Table(
+        title="Executions (newest first)",
+        title_justify="left",
+        box=None,
+        padding=(0, 1),
+        pad_edge=False,
+        header_style="bold",
+    )
+    table.add_column("ID", no_wrap=True)
+    table.add_column("PLAN", overflow="ellipsis", min_width=8)
+    for name in ("TYPE", "STATUS", started, "DURATION"):
         table.add_column(name, no_wrap=True)
-    table.add_column("Servers", justify="right")
-    table.add_column("Errors", justify="right")
+    table.add_column("SRV", justify="right", no_wrap=True)
+    table.add_column("ERR", justify="right", no_wrap=True)
     for record in records:
+        shown_id = (short_ids or {}).get(record.ExecutionId, record.ExecutionId)
         table.add_row(
-            _text(record.ExecutionId),
+            _text(shown_id),
             _text(record.PlanId),
             _text(record.ExecutionType),
             _status(record.Status.value),
-            _text(format_time(record.StartTime)),
+            _text(format_time(record.StartTime, zone=not one_zone, seconds=False)),
             _text(format_duration(record.Duration)),
             _text(record.ServerCount),
             _text(len(record.Errors), style="red" if record.Errors else ""),
@@ -231,13 +283,14 @@ def _header(record: ExecutionRecord) -> Table:
 
 
 def _waves(record: ExecutionRecord) -> Table:
-    table = Table(title="Waves (times UTC)", title_justify="left")
+    zone = zone_name(record.StartTime)
+    table = Table(title=f"Waves (times {zone})", title_justify="left")
     for name in ("Wave", "Server", "Status", "Job", "Instance", "Started", "Launched"):
         table.add_column(name, no_wrap=True)
     table.add_column("Healthy", no_wrap=True)
     table.add_column("Ended", no_wrap=True)
     table.add_column("Error")
-    day = record.StartTime  # times on the execution's first day show as HH:MM:SS
+    day = record.StartTime  # times on the execution's first (local) day show as HH:MM:SS
     for wave in record.WaveStatus:
         table.add_row(
             _text(f"{wave.WaveNumber} {wave.WaveName}", style="bold"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from drsorch.cli import main
 from drsorch.cli.live import ProgressLog
 from drsorch.cli.params import ENDPOINT_URL, SEED, SPEED
 from drsorch.cli.render import echo_json, exits_on_errors, make_console, render_record
+from drsorch.cli.streams import guard_std_streams
 from drsorch.clock import RealClock
 from drsorch.core.statuses import ExecutionStatus
 from drsorch.errors import RefusedError
@@ -25,11 +27,16 @@ from drsorch.redaction import restore
 from drsorch.resumption import resumable_state
 from drsorch.runner import EngineError, Runner
 from drsorch.store import HistoryStore, open_store
+from drsorch.store.base import resolve_id
 from drsorch.text import markup_safe, printable
 from drsorch.wiring import World, real_aws, simulated
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+#: The signals that cancel a run (the first) or stop it at once (the second).
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _terminal_confirm() -> Confirm | None:
@@ -180,7 +187,13 @@ def _drive(
     quiet: bool,
     approve_all: bool,
 ) -> None:
-    """Run (or resume) with live progress and Ctrl-C handling; print the record; exit."""
+    """Run (or resume) with live progress and signal handling; print the record; exit.
+
+    Only a signal stops a run (issue 11): a closed stdout or stderr (``| head -2``) drops
+    the output that follows and the execution goes on to its end, recorded, its exit code
+    from its outcome. The first Ctrl-C or SIGTERM cancels gracefully (no new launches);
+    a second one stops at once, recorded FAILED."""
+    guard_std_streams()
     console = make_console(stderr=as_json)
     live = None if (as_json or quiet) else ProgressLog(console, world.clock)
     runner = Runner(
@@ -197,15 +210,23 @@ def _drive(
         notify=world.notify,
     )
 
-    def on_sigint(signum: int, frame: FrameType | None) -> None:
-        console.print(
-            "[yellow]cancelling: no new launches; started jobs are recorded. "
-            "Ctrl-C again to stop at once.[/yellow]"
-        )
-        runner.cancel("cancelled with Ctrl-C")
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    def stop_now(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    def cancel(signum: int, frame: FrameType | None) -> None:
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        runner.cancel(f"cancelled with {name}")
+        for handled in _STOP_SIGNALS:
+            signal.signal(handled, stop_now)
+        # The signal may land while the main thread writes to the same stream: a re-entrant
+        # write raises RuntimeError. The cancel is asked for either way.
+        with contextlib.suppress(RuntimeError, OSError):
+            console.print(
+                f"[yellow]cancelling ({name}): no new launches; started jobs are recorded. "
+                "Ctrl-C again to stop at once.[/yellow]"
+            )
+
+    previous = {handled: signal.signal(handled, cancel) for handled in _STOP_SIGNALS}
     if live:
         console.print(headline)
     execution = world.options.execution_id
@@ -224,7 +245,8 @@ def _drive(
         click.echo(f"stopped; execution {execution} recorded as FAILED", err=True)
         sys.exit(exit_code_for_status(ExecutionStatus.FAILED))
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for handled, handler in previous.items():
+            signal.signal(handled, handler)
         store.close()
     if as_json:
         echo_json(record.to_dict())
@@ -270,6 +292,11 @@ def resume_cmd(
     if not use_aws and (profile or region or endpoint_url):
         raise RefusedError("--profile, --region and --endpoint-url need --aws")
     store = open_store(store_url)
+    try:
+        execution_id = resolve_id(store, execution_id)  # a unique prefix, as history shows
+    except BaseException:
+        store.close()
+        raise
     state, takeover = resumable_state(
         store,
         execution_id,

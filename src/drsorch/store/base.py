@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from drsorch.core.statuses import ExecutionStatus
-from drsorch.errors import LeaseHeldError, LeaseLostError, StoreError
+from drsorch.errors import LeaseHeldError, LeaseLostError, RefusedError, StoreError
 from drsorch.history import ExecutionRecord
 
 __all__ = [
@@ -29,9 +29,14 @@ __all__ = [
     "check_claim",
     "check_held",
     "check_query",
+    "resolve_id",
+    "shortest_unique_prefixes",
 ]
 
 DEFAULT_LIMIT = 20
+#: The shortest id prefix a command accepts, and the shortest prefix ids are shown as.
+MIN_PREFIX = 4
+SHOWN_PREFIX = 8
 
 
 class StoreConfigError(StoreError):
@@ -80,9 +85,63 @@ class HistoryStore(Protocol):
         so one damaged record never hides the others."""
         ...
 
+    def find_ids(self, prefix: str, limit: int = DEFAULT_LIMIT) -> list[str]:
+        """At most ``limit`` execution ids starting with ``prefix`` (exactly: case and
+        the characters ``%`` and ``_`` included), in id order."""
+        ...
+
     def close(self) -> None:
         """Release the store's resources; calling it twice is harmless."""
         ...
+
+
+def resolve_id(store: HistoryStore, text: str) -> str:
+    """The one execution id ``text`` is, or is a unique prefix of (ids are lower case;
+    ``text`` is matched case-insensitively, at least :data:`MIN_PREFIX` characters).
+
+    Raises :class:`~drsorch.errors.RefusedError` when no execution, or more than one,
+    starts with it."""
+    wanted = text.strip().lower()
+    if not wanted:
+        raise RefusedError("no execution id given")
+    if store.get(wanted) is not None:  # a whole id, even if it were a prefix of another
+        return wanted
+    if len(wanted) < MIN_PREFIX:
+        raise RefusedError(
+            f"no execution {text}: give at least {MIN_PREFIX} characters of an execution id"
+        )
+    shown = 5
+    found = store.find_ids(wanted, limit=shown + 1)
+    if not found:
+        raise RefusedError(f"no execution {text} in the history store")
+    if len(found) > 1:
+        more = ", ..." if len(found) > shown else ""
+        count = f"{shown}+" if len(found) > shown else str(len(found))
+        raise RefusedError(
+            f"ambiguous: {count} executions start with {text}: "
+            f"{', '.join(found[:shown])}{more}; give more characters"
+        )
+    return found[0]
+
+
+def shortest_unique_prefixes(
+    ids: list[str], store: HistoryStore | None = None, *, minimum: int = SHOWN_PREFIX
+) -> dict[str, str]:
+    """Each id's shortest prefix (at least ``minimum`` characters) that no other id shares:
+    among ``ids``, and in ``store`` when given (so a prefix shown can be typed back)."""
+    result: dict[str, str] = {}
+    for execution_id in ids:
+        length = min(minimum, len(execution_id))
+        while length < len(execution_id):
+            prefix = execution_id[:length]
+            clash = any(other != execution_id and other.startswith(prefix) for other in ids)
+            if not clash and store is not None:
+                clash = any(other != execution_id for other in store.find_ids(prefix, limit=2))
+            if not clash:
+                break
+            length += 1
+        result[execution_id] = execution_id[:length]
+    return result
 
 
 @dataclass(frozen=True)

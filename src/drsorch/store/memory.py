@@ -77,6 +77,12 @@ class MemoryStore:
         found.sort(key=lambda r: (r.StartTime, r.ExecutionId), reverse=True)
         return [r.model_copy(deep=True) for r in found[:limit]]
 
+    def find_ids(self, prefix: str, limit: int = DEFAULT_LIMIT) -> list[str]:
+        check_query(None, limit)
+        with self._lock:
+            found = sorted(i for i in self._records if i.startswith(prefix))
+        return found[:limit]
+
     def claim(self, execution_id: str, lease: Lease, now: float, *, takeover: bool = False) -> None:
         with self._lock:
             check_claim(execution_id, self._leases.get(execution_id), lease, now, takeover)

@@ -348,6 +348,21 @@ class SqliteStore:
             offset += len(rows)
         return found
 
+    def find_ids(self, prefix: str, limit: int = DEFAULT_LIMIT) -> list[str]:
+        check_query(None, limit)
+        # LIKE is case-insensitive (ASCII) in SQLite, and % and _ are wildcards: escape them
+        # and compare the prefix exactly as well (substr), so only true prefixes are found.
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT execution_id FROM executions"
+                " WHERE execution_id LIKE ? ESCAPE '\\' AND substr(execution_id, 1, ?) = ?"
+                " ORDER BY execution_id LIMIT ?",
+                (pattern, len(prefix), prefix, limit),
+            ).fetchall()
+        )
+        return [str(row[0]) for row in rows]
+
     # -- leases ---------------------------------------------------------------------------
 
     def claim(self, execution_id: str, lease: Lease, now: float, *, takeover: bool = False) -> None:

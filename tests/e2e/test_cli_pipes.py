@@ -1,0 +1,160 @@
+"""Only signals stop a run (issue 11, item 2), as a user meets it: the installed console
+script in a subprocess, on the simulator, with a SQLite store in tmp_path.
+
+- ``drsorch run plan.yaml | head -2``: the reader goes away after two lines; the drill goes
+  on to its end, recorded COMPLETED, exit code from its outcome (0).
+- stdout and stderr both closed from the start: the same.
+- SIGTERM mid-run cancels gracefully like the first Ctrl-C (CANCELLED, exit 1); a second
+  SIGTERM stops at once (FAILED, exit 1).
+
+Runs are replayed at ``--speed`` with short launches, so each lasts a few seconds and the
+pipe is surely closed (or the signal surely sent) while the engine is still working. Every
+wait has a timeout; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from drsorch.store import open_store
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+PLAN = REPO / "examples" / "three-tier.yaml"
+DRSORCH = Path(sys.executable).parent / "drsorch"
+TIMEOUT = 90
+#: Short launches: at --speed 200 the whole drill takes a few seconds of wall time.
+FAST_SCENARIO: dict[str, Any] = {"timing": {"launch": {"min": 60, "max": 90}}}
+
+
+def _env(store: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DRSORCH_"))}
+    env.update(
+        NO_COLOR="1",
+        TERM="dumb",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        DRSORCH_STORE=f"sqlite:///{store}",
+    )
+    return env
+
+
+def _start(tmp_path: Path, *extra: str, speed: str = "200") -> subprocess.Popen[str]:
+    scenario = tmp_path / "fast.yaml"
+    scenario.write_text(yaml.safe_dump(FAST_SCENARIO))
+    return subprocess.Popen(
+        [str(DRSORCH), "run", str(PLAN), "--sim", str(scenario), "--speed", speed, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=_env(tmp_path / "h.db"),
+        cwd=REPO,
+    )
+
+
+def _wait(proc: subprocess.Popen[str]) -> int:
+    try:
+        return proc.wait(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"drsorch {proc.args} did not end in {TIMEOUT} s")
+
+
+def _read_line(proc: subprocess.Popen[str], wanted: str = "") -> str:
+    """The next line of stdout containing ``wanted`` (the process is killed on a timeout by
+    pytest-timeout's limit only if the run hangs: every run here ends on its own)."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if wanted in line:
+            return line
+    pytest.fail(f"stdout ended before a line with {wanted!r}")
+
+
+def _records(store: Path) -> list[Any]:
+    opened = open_store(f"sqlite:///{store}", read_only=True)
+    try:
+        return list(opened.query(limit=10))
+    finally:
+        opened.close()
+
+
+def test_a_closed_stdout_does_not_stop_the_run(tmp_path: Path) -> None:
+    """``drsorch run plan.yaml | head -2``."""
+    proc = _start(tmp_path)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = [_read_line(proc), _read_line(proc)]
+    assert "DRILL of plan three-tier-app" in first[0]
+    proc.stdout.close()  # head -2 is gone
+    code = _wait(proc)
+    stderr = proc.stderr.read()
+    proc.stderr.close()
+    [record] = _records(tmp_path / "h.db")
+    assert record.Status.value == "COMPLETED", (record.Errors, stderr)
+    assert code == 0, stderr
+    assert "Traceback" not in stderr and "Broken pipe" not in stderr, stderr
+
+
+def test_closed_stdout_and_stderr_do_not_stop_the_run(tmp_path: Path) -> None:
+    proc = _start(tmp_path)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    proc.stderr.close()
+    code = _wait(proc)
+    [record] = _records(tmp_path / "h.db")
+    assert record.Status.value == "COMPLETED", record.Errors
+    assert code == 0
+
+
+def test_closed_stdout_with_json_still_ends_recorded(tmp_path: Path) -> None:
+    """--json writes the record at the end only: a reader gone by then changes nothing."""
+    proc = _start(tmp_path, "--json")
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    code = _wait(proc)
+    stderr = proc.stderr.read()
+    proc.stderr.close()
+    [record] = _records(tmp_path / "h.db")
+    assert (record.Status.value, code) == ("COMPLETED", 0), stderr
+    assert "Traceback" not in stderr, stderr
+
+
+def test_sigterm_cancels_gracefully(tmp_path: Path) -> None:
+    proc = _start(tmp_path, speed="20")
+    assert proc.stdout is not None and proc.stderr is not None
+    _read_line(proc, "LAUNCHING")  # the first launch is under way
+    proc.send_signal(signal.SIGTERM)
+    rest, stderr = proc.communicate(timeout=TIMEOUT)
+    [record] = _records(tmp_path / "h.db")
+    assert record.Status.value == "CANCELLED", (record.Errors, stderr)
+    assert any("SIGTERM" in error.Message for error in record.Errors), record.Errors
+    assert proc.returncode == 1
+    assert "cancelling (SIGTERM)" in rest
+    assert "Traceback" not in stderr, stderr
+
+
+def test_a_second_sigterm_stops_at_once_recorded_failed(tmp_path: Path) -> None:
+    proc = _start(tmp_path, speed="5")
+    assert proc.stdout is not None and proc.stderr is not None
+    _read_line(proc, "LAUNCHING")
+    proc.send_signal(signal.SIGTERM)
+    _read_line(proc, "cancelling (SIGTERM)")  # the first one was handled
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=TIMEOUT)
+    [record] = _records(tmp_path / "h.db")
+    assert record.Status.value == "FAILED", (record.Errors, stderr)
+    assert proc.returncode == 1
+    assert "recorded as FAILED" in stderr
+    assert "Traceback" not in stderr, stderr
