@@ -27,6 +27,7 @@ from rich.text import Text
 from drsorch.errors import DrsorchError, PlanError, StoreError
 from drsorch.history import ExecutionRecord
 from drsorch.outcomes import exit_code_for_error
+from drsorch.plan.loader import PlanProblems
 from drsorch.text import printable
 
 __all__ = [
@@ -81,7 +82,10 @@ def exits_on_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise
         except DrsorchError as exc:
             _fail(str(exc), exc)
-            if isinstance(exc, PlanError) and exc.problems != [str(exc)]:
+            if isinstance(exc, PlanProblems):  # FILE:LINE:COL lines, as validate prints
+                for located in exc.located:
+                    click.echo(printable(located.located(exc.name)), err=True)
+            elif isinstance(exc, PlanError) and exc.problems != [str(exc)]:
                 for problem in exc.problems:
                     click.echo(f"  - {printable(problem)}", err=True)
             raise SystemExit(exit_code_for_error(exc)) from None
@@ -256,6 +260,30 @@ def render_record(record: ExecutionRecord, console: Console) -> None:
         console.print(errors)
 
 
+def describe_notification(record: ExecutionRecord) -> str:
+    """What became of the end-of-execution notification: ``-`` when none was due."""
+    note = record.Notification
+    if note is None:
+        return "-"
+    if note.Status == "SENT":
+        return f"sent to {note.TopicArn}"
+    return f"FAILED to {note.TopicArn}: {note.Error or note.ErrorCode or 'no reason given'}"
+
+
+def describe_environment(record: ExecutionRecord) -> str:
+    """Where the execution ran, for a person: ``simulator (seed 0, scenario x.yaml)``,
+    ``AWS``, ``AWS via http://...``; ``unknown`` for records older than the field."""
+    env = record.Environment
+    if env is None:
+        return "unknown"
+    if env.Kind == "simulator":
+        details = [f"seed {env.Seed}"] if env.Seed is not None else []
+        if env.Scenario:
+            details.append(f"scenario {env.Scenario}")
+        return "simulator" + (f" ({', '.join(details)})" if details else "")
+    return f"AWS via {env.Endpoint}" if env.Endpoint else "AWS"
+
+
 def _header(record: ExecutionRecord) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
@@ -272,6 +300,8 @@ def _header(record: ExecutionRecord) -> Table:
         ("Started", format_time(record.StartTime)),
         ("Ended", format_time(record.EndTime)),
         ("Duration", format_duration(record.Duration)),
+        ("Ran on", describe_environment(record)),
+        ("Notified", describe_notification(record)),
         ("Accounts", accounts),
         ("Region", record.Region),
         ("Servers", record.ServerCount),
