@@ -23,9 +23,9 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 VALIDATOR = jsonschema.Draft202012Validator(json_schema())
 
 #: Fields §5 says always have a value (never null), per level of the record.
-NON_NULL_EXECUTION = tuple(
-    f for f in EXECUTION_FIELDS if f not in ("EndTime", "Duration", "Notification")
-)
+#: Optional parts of a record (null until they apply, or on older records).
+OPTIONAL_EXECUTION = ("EndTime", "Duration", "Notification", "Environment", "Cleanup")
+NON_NULL_EXECUTION = tuple(f for f in EXECUTION_FIELDS if f not in OPTIONAL_EXECUTION)
 NON_NULL_WAVE = ("WaveNumber", "WaveName", "Status", "ServerResults")
 NON_NULL_SERVER = ("ServerId", "Status")
 
