@@ -27,6 +27,8 @@ from drsorch.core.statuses import ExecutionStatus, ServerStatus, WaveStatus
 
 __all__ = [
     "DURATION_TOLERANCE",
+    "CleanupEntry",
+    "CleanupFailure",
     "EnvironmentEntry",
     "EnvironmentKind",
     "ErrorEntry",
@@ -147,6 +149,35 @@ class EnvironmentEntry(_Model):
     Scenario: str | None = None
 
 
+class CleanupFailure(_Model):
+    """A recovery instance the clean-up did not terminate, and why."""
+
+    RecoveryInstanceId: Annotated[str, Field(min_length=1)]
+    Message: Annotated[str, Field(min_length=1)]
+
+
+class CleanupEntry(_Model):
+    """What the drill clean-up (``drsorch cleanup``, ``run --cleanup-after``) did: the
+    recovery instances DRS terminated (TerminateRecoveryInstances, TERMINATE jobs), those
+    it did not and why, and those already gone before it began. ``Status`` is COMPLETED
+    (nothing failed), FAILED (nothing terminated, something failed) or PARTIAL (both)."""
+
+    Status: Literal["COMPLETED", "FAILED", "PARTIAL"]
+    StartTime: Epoch
+    EndTime: Epoch
+    Terminated: list[str] = Field(default_factory=list)
+    Failures: list[CleanupFailure] = Field(default_factory=list)
+    #: Listed in the record but no longer known to DRS when the clean-up began.
+    AlreadyGone: list[str] = Field(default_factory=list)
+    #: The TERMINATE jobs it started.
+    JobIds: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _check_order("clean-up", iter([("StartTime", self.StartTime), ("EndTime", self.EndTime)]))
+        return self
+
+
 class WaveRecord(_Model):
     """One wave of an execution and its servers' results (Req 5.2)."""
 
@@ -182,11 +213,17 @@ class ExecutionRecord(_Model):
     TargetAccountId: AccountIdStr
     Region: Annotated[str, Field(min_length=1)]
     ServerCount: Annotated[int, Field(ge=0)]
+    #: Servers that ended FAILED. An execution may be COMPLETED with failed servers when its
+    #: waves tolerate them (MaxFailedServers / MaxFailedPercent): "completed with failures".
+    #: None in records written before drsorch kept it.
+    FailedServerCount: Annotated[int, Field(ge=0)] | None = None
     Errors: list[ErrorEntry] = Field(default_factory=list)
     #: Set once the end was announced (the plan names an SNS topic); None otherwise.
     Notification: NotificationEntry | None = None
     #: Where it ran; None in records written before drsorch kept it.
     Environment: EnvironmentEntry | None = None
+    #: The drill clean-up, once one ran; None otherwise (and in older records).
+    Cleanup: CleanupEntry | None = None
     WaveStatus: list[WaveRecord] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -210,6 +247,27 @@ class ExecutionRecord(_Model):
         if len(servers) != len(set(servers)):
             raise ValueError("a server appears more than once in WaveStatus")
         return self
+
+    @model_validator(mode="after")
+    def _failed_count(self) -> Self:
+        if self.FailedServerCount is not None and self.WaveStatus:
+            failed = sum(
+                1
+                for wave in self.WaveStatus
+                for s in wave.ServerResults
+                if s.Status is ServerStatus.FAILED
+            )
+            if failed != self.FailedServerCount:
+                raise ValueError(
+                    f"FailedServerCount is {self.FailedServerCount}, but {failed} server(s) "
+                    "in WaveStatus are FAILED"
+                )
+        return self
+
+    @property
+    def completed_with_failures(self) -> bool:
+        """COMPLETED, with servers its waves' tolerance let fail (they stay FAILED)."""
+        return self.Status is ExecutionStatus.COMPLETED and bool(self.FailedServerCount)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ExecutionRecord:

@@ -24,7 +24,14 @@ VALIDATOR = jsonschema.Draft202012Validator(json_schema())
 
 #: Fields §5 says always have a value (never null), per level of the record.
 #: Optional parts of a record (null until they apply, or on older records).
-OPTIONAL_EXECUTION = ("EndTime", "Duration", "Notification", "Environment", "Cleanup")
+OPTIONAL_EXECUTION = (
+    "EndTime",
+    "Duration",
+    "Notification",
+    "Environment",
+    "Cleanup",
+    "FailedServerCount",
+)
 NON_NULL_EXECUTION = tuple(f for f in EXECUTION_FIELDS if f not in OPTIONAL_EXECUTION)
 NON_NULL_WAVE = ("WaveNumber", "WaveName", "Status", "ServerResults")
 NON_NULL_SERVER = ("ServerId", "Status")

@@ -189,3 +189,141 @@ def test_requeue_after_quota_refusal() -> None:
     cmds = advance(state, m.LaunchFailed(cmd.token, "ServiceQuotaExceeded", requeue=True), T0)
     assert of(cmds, m.WakeAt) == [m.WakeAt(T0 + 60)]
     assert len(of(advance(state, m.Tick(), T0 + 60), m.StartRecovery)) == 1
+
+
+# -- failure tolerance (issue 11, item 8) ---------------------------------------------------
+
+
+def _launch(
+    state: dict[str, Any], cmd: m.StartRecovery, job: str, failed: set[str], at: float
+) -> list[m.Command]:
+    """Start ``cmd``'s job and end it: the servers in ``failed`` FAILED, the rest LAUNCHED."""
+    advance(state, m.LaunchStarted(cmd.token, job), at)
+    parts = {
+        sid: {
+            "launch_status": "FAILED" if sid in failed else "LAUNCHED",
+            "recovery_instance_id": None,
+        }
+        for sid in cmd.server_ids
+    }
+    return advance(state, m.JobsPolled({job: {"status": "COMPLETED", "participants": parts}}), at)
+
+
+def test_a_parallel_wave_within_its_tolerance_completes_and_releases_its_dependents() -> None:
+    data = make_plan(11, waves=2, servers_per_wave=4, health_check=False)
+    data["Waves"][0]["MaxFailedServers"] = 1
+    state, cmds = started(data)
+    (cmd,) = of(cmds, m.StartRecovery)
+    bad = cmd.server_ids[2]
+    cmds = _launch(state, cmd, "drsjob-aaaaaaaaaaaaaaaaa", {bad}, T0 + 30)
+    assert [w["status"] for w in state["waves"]] == ["COMPLETED", "RUNNING"]
+    assert len(of(cmds, m.StartRecovery)) == 1  # wave 2 was released
+    assert any("within the 1 it tolerates" in n for n in state["notices"])
+    (cmd,) = of(cmds, m.StartRecovery)
+    assert _launch(state, cmd, "drsjob-bbbbbbbbbbbbbbbbb", set(), T0 + 60) == [
+        m.Finish("COMPLETED")
+    ]
+    record = ExecutionRecord.from_dict(to_record(state))
+    assert record.Status == "COMPLETED" and record.FailedServerCount == 1
+    assert record.completed_with_failures
+    failed = [s for w in record.WaveStatus for s in w.ServerResults if s.Status == "FAILED"]
+    assert [s.ServerId for s in failed] == [bad] and failed[0].Error
+    assert [e.ServerId for e in record.Errors] == [bad]
+
+
+def test_a_wave_past_its_tolerance_fails_and_skips_its_dependents() -> None:
+    data = make_plan(12, waves=2, servers_per_wave=4, health_check=False)
+    data["Waves"][0]["MaxFailedPercent"] = 25  # 1 of 4
+    state, cmds = started(data)
+    (cmd,) = of(cmds, m.StartRecovery)
+    cmds = _launch(state, cmd, "drsjob-aaaaaaaaaaaaaaaaa", set(cmd.server_ids[:2]), T0 + 30)
+    assert cmds == [m.Finish("FAILED")]
+    assert [w["status"] for w in state["waves"]] == ["FAILED", "SKIPPED"]
+    record = ExecutionRecord.from_dict(to_record(state))
+    assert record.FailedServerCount == 2 and not record.completed_with_failures
+
+
+def test_a_sequential_wave_goes_on_after_a_failure_within_its_tolerance() -> None:
+    data = make_plan(13, waves=1, servers_per_wave=4, health_check=False)
+    data["Waves"][0].update(ExecutionType="SEQUENTIAL", MaxFailedServers=1)
+    data["Waves"][0].pop("ExecutionOrder", None)
+    state, cmds = started(data)
+    order = state["waves"][0]["order"]
+    outcomes = []
+    for i, sid in enumerate(order):
+        (cmd,) = of(cmds, m.StartRecovery)
+        assert cmd.server_ids == [sid]  # the failure of the 2nd did not stop the 3rd
+        cmds = _launch(state, cmd, f"drsjob-{i:017d}", {order[1]}, T0 + 30 * (i + 1))
+        outcomes.append(state["servers"][sid]["status"])
+    assert outcomes == ["COMPLETED", "FAILED", "COMPLETED", "COMPLETED"]
+    assert cmds == [m.Finish("COMPLETED")]
+
+
+def test_a_sequential_wave_past_its_tolerance_skips_the_rest() -> None:
+    data = make_plan(14, waves=1, servers_per_wave=4, health_check=False)
+    data["Waves"][0].update(ExecutionType="SEQUENTIAL", MaxFailedServers=1)
+    data["Waves"][0].pop("ExecutionOrder", None)
+    state, cmds = started(data)
+    order = state["waves"][0]["order"]
+    for i in range(2):
+        (cmd,) = of(cmds, m.StartRecovery)
+        cmds = _launch(state, cmd, f"drsjob-{i:017d}", set(order), T0 + 30 * (i + 1))
+    assert cmds == [m.Finish("FAILED")]
+    assert [state["servers"][sid]["status"] for sid in order] == [
+        "FAILED",
+        "FAILED",
+        "SKIPPED",
+        "SKIPPED",
+    ]
+    assert "more than the 1 it tolerates" in (state["servers"][order[2]]["error"] or "")
+
+
+def test_a_sequential_failure_without_tolerance_still_skips_the_rest() -> None:
+    """The seed's rule is unchanged when no tolerance is given (and its wording too)."""
+    data = make_plan(15, waves=1, servers_per_wave=3, health_check=False)
+    data["Waves"][0].update(ExecutionType="SEQUENTIAL")
+    data["Waves"][0].pop("ExecutionOrder", None)
+    state, cmds = started(data)
+    order = state["waves"][0]["order"]
+    (cmd,) = of(cmds, m.StartRecovery)
+    assert _launch(state, cmd, "drsjob-aaaaaaaaaaaaaaaaa", {order[0]}, T0 + 30) == [
+        m.Finish("FAILED")
+    ]
+    assert [state["servers"][sid]["status"] for sid in order] == ["FAILED", "SKIPPED", "SKIPPED"]
+    assert "did not complete" in (state["servers"][order[1]]["error"] or "")
+
+
+def test_a_cancelled_server_is_never_tolerated() -> None:
+    data = make_plan(16, waves=2, servers_per_wave=2, health_check=False)
+    data["Waves"][0]["MaxFailedServers"] = 2
+    state, cmds = started(data)
+    (cmd,) = of(cmds, m.StartRecovery)
+    advance(state, m.LaunchStarted(cmd.token, "drsjob-aaaaaaaaaaaaaaaaa"), T0)
+    advance(state, m.Cancel("test"), T0 + 5)
+    parts = {
+        sid: {"launch_status": "LAUNCHED", "recovery_instance_id": None} for sid in cmd.server_ids
+    }
+    job = {"status": "COMPLETED", "participants": parts}
+    assert advance(state, m.JobsPolled({"drsjob-aaaaaaaaaaaaaaaaa": job}), T0 + 30) == [
+        m.Finish("CANCELLED")
+    ]
+    assert [w["status"] for w in state["waves"]] == ["CANCELLED", "CANCELLED"]
+
+
+def test_a_state_saved_without_max_failed_runs_with_no_tolerance() -> None:
+    """States saved before issue 11.8 lack the wave key ``max_failed``: they load, and
+    run with the seed's rule."""
+    from drsorch.core import load_state
+
+    data = make_plan(17, waves=2, servers_per_wave=2, health_check=False)
+    data["Waves"][0]["MaxFailedServers"] = 1
+    state = state_for(data)
+    assert state["waves"][0]["max_failed"] == 1
+    for w in state["waves"]:
+        del w["max_failed"]
+    state = load_state(json.loads(json.dumps(state)))
+    advance(state, m.Start(), T0)
+    cmds = advance(state, m.ServersDescribed(dict.fromkeys(state["servers"], "CONTINUOUS")), T0)
+    (cmd,) = of(cmds, m.StartRecovery)
+    bad = cmd.server_ids[0]
+    assert _launch(state, cmd, "drsjob-aaaaaaaaaaaaaaaaa", {bad}, T0 + 30) == [m.Finish("FAILED")]

@@ -47,10 +47,12 @@ EXECUTION_FIELDS = (
     "TargetAccountId",
     "Region",
     "ServerCount",
+    "FailedServerCount",
     "Errors",
     "WaveStatus",
     "Notification",
     "Environment",
+    "Cleanup",
 )
 ENVIRONMENT_FIELDS = ("Kind", "Endpoint", "Seed", "Scenario")
 WAVE_FIELDS = ("WaveNumber", "WaveName", "Status", "StartTime", "EndTime", "ServerResults")
@@ -169,6 +171,9 @@ class _Builder:
             TargetAccountId=target,
             Region=src.pick(REGIONS),
             ServerCount=sum(sizes),
+            FailedServerCount=sum(
+                1 for w in waves for r in w.ServerResults if r.Status is ServerStatus.FAILED
+            ),
             Errors=self.errors,
             Environment=self.environment(),
             WaveStatus=waves,

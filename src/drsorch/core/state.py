@@ -129,6 +129,7 @@ def new_execution(
                 "end_time": None,
                 "ready_at": None,
                 "next_index": 0,
+                "max_failed": plan.max_failed_for(w),
             }
         )
         for sid in w.server_ids:
@@ -235,6 +236,7 @@ def to_record(state: State) -> dict[str, Any]:
         "TargetAccountId": state["target_account_id"],
         "Region": state["region"],
         "ServerCount": len(servers),
+        "FailedServerCount": sum(1 for s in servers.values() if s["status"] == ServerStatus.FAILED),
         "Errors": list(state["errors"]),
         "WaveStatus": waves_out,
         "Notification": state.get("notification"),

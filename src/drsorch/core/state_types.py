@@ -114,6 +114,9 @@ class WaveState(TypedDict):
     end_time: Seconds | None
     ready_at: Seconds | None  # WAITING: when its wait is over
     next_index: int  # SEQUENTIAL: position in ``order`` of the next server to launch
+    #: MaxFailedServers / MaxFailedPercent, resolved to a count: servers that may end FAILED
+    #: with the wave still COMPLETED. States saved before it was kept lack it: 0.
+    max_failed: NotRequired[int]
 
 
 @with_config(_STRICT)

@@ -15,6 +15,7 @@ from drsorch.core.mutate import (
     error,
     fail_server,
     ids_in,
+    notice,
     touch,
     wave_by_number,
 )
@@ -61,21 +62,35 @@ def _sequential(state: State, now: float) -> None:
         current = servers[order[w["next_index"] - 1]] if w["next_index"] else None
         if current is None or not SS(current["status"]).terminal:
             continue
-        if current["status"] == SS.COMPLETED and w["next_index"] < len(order):
+        # A failure within the wave's tolerance does not stop the sequence (MaxFailed...).
+        goes_on = current["status"] == SS.COMPLETED or (
+            current["status"] == SS.FAILED and _failed(state, w) <= _tolerance(w)
+        )
+        if goes_on and w["next_index"] < len(order):
             _enqueue(state, w, [order[w["next_index"]]])
             w["next_index"] += 1
-        elif current["status"] != SS.COMPLETED:
+        elif not goes_on:
+            why = (
+                f"{order[w['next_index'] - 1]} before it in the SEQUENTIAL order did not complete"
+                if not _tolerance(w) or current["status"] != SS.FAILED
+                else f"{_failed(state, w)} servers of this wave FAILED, more than the "
+                f"{_tolerance(w)} it tolerates (MaxFailedServers/MaxFailedPercent)"
+            )
             for sid in order[w["next_index"] :]:
                 if servers[sid]["status"] == SS.PENDING:
                     end_server(
-                        state,
-                        sid,
-                        SS.SKIPPED,
-                        now,
-                        f"not launched: {order[w['next_index'] - 1]} before it in the "
-                        "SEQUENTIAL order did not complete",
-                        record_error=False,
+                        state, sid, SS.SKIPPED, now, f"not launched: {why}", record_error=False
                     )
+
+
+def _tolerance(w: WaveState) -> int:
+    """Servers of ``w`` that may end FAILED with the wave still COMPLETED."""
+    return w.get("max_failed", 0)
+
+
+def _failed(state: State, w: WaveState) -> int:
+    servers = state["servers"]
+    return sum(1 for sid in w["order"] if servers[sid]["status"] == SS.FAILED)
 
 
 def _complete_waves(state: State, now: float) -> None:
@@ -83,8 +98,18 @@ def _complete_waves(state: State, now: float) -> None:
         statuses = [state["servers"][sid]["status"] for sid in w["order"]]
         if not all(SS(s).terminal for s in statuses):
             continue
+        failed = statuses.count(SS.FAILED)
         if all(s == SS.COMPLETED for s in statuses):
             w["status"] = WS.COMPLETED
+        elif failed <= _tolerance(w) and all(s in (SS.COMPLETED, SS.FAILED) for s in statuses):
+            # Within its tolerance: COMPLETED, its dependents released; the failed servers
+            # stay FAILED with their errors, and the record counts them.
+            w["status"] = WS.COMPLETED
+            notice(
+                state,
+                f"wave {w['number']} COMPLETED with {failed} of {len(statuses)} servers "
+                f"FAILED, within the {_tolerance(w)} it tolerates",
+            )
         elif SS.FAILED in statuses or not any(s == SS.CANCELLED for s in statuses):
             w["status"] = WS.FAILED
         else:

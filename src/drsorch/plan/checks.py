@@ -48,6 +48,7 @@ _POSITION: TypeAdapter[int] = TypeAdapter(Number, config=VALUE_CONFIG)
 _KIND: TypeAdapter[str] = TypeAdapter(WaveKind, config=VALUE_CONFIG)
 _ACCOUNT: TypeAdapter[str] = TypeAdapter(AccountId, config=VALUE_CONFIG)
 _ROLE: TypeAdapter[str] = TypeAdapter(RoleArn, config=VALUE_CONFIG)
+_COUNT: TypeAdapter[int] = TypeAdapter(Number, config=VALUE_CONFIG)
 
 
 def _read(adapter: TypeAdapter[T], value: Any) -> T | None:
@@ -70,6 +71,8 @@ class WaveView:
     kind: str | None  # ExecutionType; None = refused
     order: tuple[int, ...] | None  # ExecutionOrder; None = omitted
     order_complete: bool  # every entry was an integer
+    max_failed_servers: int | None = None  # MaxFailedServers; None = omitted or refused
+    max_failed_percent: int | None = None  # MaxFailedPercent; None = omitted or refused
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class PlanView:
     refused_numbers: frozenset[int]
     account: str | None
     role_arn: str | None
+    #: Defaults.MaxFailedServers and Defaults.MaxFailedPercent (None: omitted or refused).
+    default_tolerance: tuple[int | None, int | None] = (None, None)
 
 
 def view_of_model(plan: Plan) -> PlanView:
@@ -94,16 +99,21 @@ def view_of_model(plan: Plan) -> PlanView:
             kind=w.execution_type,
             order=None if w.execution_order is None else tuple(w.execution_order),
             order_complete=True,
+            max_failed_servers=w.max_failed_servers,
+            max_failed_percent=w.max_failed_percent,
         )
         for i, w in enumerate(plan.waves)
     )
-    target = plan.target
+    target, defaults = plan.target, plan.defaults
     return PlanView(
         waves,
         all_numbers_known=True,
         refused_numbers=frozenset(),
         account=target.account_id if target else None,
         role_arn=target.role_arn if target else None,
+        default_tolerance=(
+            (defaults.max_failed_servers, defaults.max_failed_percent) if defaults else (None, None)
+        ),
     )
 
 
@@ -147,6 +157,8 @@ def _wave_view(i: int, w: Mapping[str, Any]) -> WaveView:
         kind=_read(_KIND, w.get("ExecutionType", "PARALLEL")),
         order=None if order is None else tuple(order),
         order_complete=order_complete,
+        max_failed_servers=_read(_COUNT, w.get("MaxFailedServers")),
+        max_failed_percent=_read(_COUNT, w.get("MaxFailedPercent")),
     )
 
 
@@ -173,7 +185,16 @@ def view_of_data(data: Mapping[str, Any]) -> PlanView:
     if isinstance(target, dict):
         account = _read(_ACCOUNT, target.get("AccountId"))
         role = _read(_ROLE, target.get("RoleArn"))
-    return PlanView(waves, known, refused, account=account, role_arn=role)
+    defaults = data.get("Defaults")
+    tolerance: tuple[int | None, int | None] = (None, None)
+    if isinstance(defaults, dict):
+        tolerance = (
+            _read(_COUNT, defaults.get("MaxFailedServers")),
+            _read(_COUNT, defaults.get("MaxFailedPercent")),
+        )
+    return PlanView(
+        waves, known, refused, account=account, role_arn=role, default_tolerance=tolerance
+    )
 
 
 def _guess(value: Any) -> int | None:
@@ -206,6 +227,7 @@ def check_view(view: PlanView) -> list[str]:
     problems += _orders(view.waves)
     problems += _dependencies(view)
     problems += _target(view)
+    problems += _tolerances(view)
     return problems
 
 
@@ -332,3 +354,22 @@ def _target(view: PlanView) -> Iterator[str]:
             f"Target.RoleArn: the role is in account {m.group(1)}, "
             f"but Target.AccountId is {view.account}"
         )
+
+
+_BOTH = "give MaxFailedServers or MaxFailedPercent, not both"
+
+
+def _tolerances(view: PlanView) -> Iterator[str]:
+    """MaxFailedServers / MaxFailedPercent: one or the other; a wave's count within it."""
+    servers, percent = view.default_tolerance
+    if servers is not None and percent is not None:
+        yield f"Defaults.MaxFailedPercent: {_BOTH}"
+    for w in view.waves:
+        if w.max_failed_servers is not None and w.max_failed_percent is not None:
+            yield f"Waves[{w.index}].MaxFailedPercent: {_BOTH}"
+        count = w.max_failed_servers
+        if count is not None and w.server_count and count > w.server_count:
+            yield (
+                f"Waves[{w.index}].MaxFailedServers: {count} is more than the wave's "
+                f"{w.server_count} server(s); at most {w.server_count} (every server may fail)"
+            )

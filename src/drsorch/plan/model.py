@@ -22,6 +22,23 @@ Value policy (issue 7) — the model is the one place that decides what a value 
   an id.
 - **Names** (``PlanName``, ``WaveName``) contain no control characters; ``Description`` may
   hold line breaks and tabs but no other control character.
+
+Failure tolerance (issue 11, item 8) — ``MaxFailedServers`` / ``MaxFailedPercent``, on a
+wave or in ``Defaults``:
+
+- How many of a wave's servers may end FAILED with the wave still COMPLETED, so that its
+  dependents are released. Default 0: one failed server fails the wave (the seed's rule).
+- ``MaxFailedServers`` is a count (0 to :data:`MAX_FAILED_SERVERS`; on a wave, at most its
+  number of servers); ``MaxFailedPercent`` a whole percentage 0-100 of the wave's servers,
+  rounded **down** (10 % of 5 servers tolerates none). A wave, or ``Defaults``, gives one of
+  the two, not both. A wave that gives either replaces ``Defaults``' tolerance as a whole;
+  a count in ``Defaults`` larger than a wave means "all of that wave may fail".
+- The failed servers stay FAILED in the record, with their errors; the execution ends
+  COMPLETED (exit 0) and its record's ``FailedServerCount`` says how many failed.
+- SEQUENTIAL: a failed server within the tolerance does not stop the sequence; once the
+  failures exceed it, the rest are SKIPPED and the wave is FAILED, as before.
+- SKIPPED and CANCELLED servers are never tolerated: a cancelled or aborted wave still ends
+  CANCELLED or FAILED.
 """
 
 from __future__ import annotations
@@ -58,6 +75,7 @@ WAVE_REF_RE = re.compile(r"^(?:[Ww]ave-?)?([0-9]+)$")
 MAX_WAIT_SECONDS = 86_400  # one day between waves is already absurd
 MAX_TIMEOUT_SECONDS = 7 * 86_400  # a week-long execution is a mistake
 MAX_WAVE_NUMBER = 10_000
+MAX_FAILED_SERVERS = 100_000  # more servers than DRS lets one account replicate
 DRS_MAX_SERVERS_PER_JOB = 100
 
 #: How every value of a plan is read; the cross-field checks validate single values with
@@ -288,8 +306,25 @@ class HealthCheck(_Model):
         return self.model_copy(update=changes)
 
 
+# The range goes on the int inside the strict-integer validator: put around ``Number`` (or
+# on ``... | None``) pydantic writes it into the JSON Schema as "ge"/"le", which no editor
+# reads, instead of minimum/maximum.
+FailedCount = Annotated[int, Field(ge=0, le=MAX_FAILED_SERVERS), BeforeValidator(_integer)]
+Percent = Annotated[int, Field(ge=0, le=100), BeforeValidator(_integer)]
+
+_MAX_FAILED_SERVERS_HELP = (
+    "servers of the wave that may end FAILED with the wave still COMPLETED (its dependents "
+    "released); default 0"
+)
+_MAX_FAILED_PERCENT_HELP = (
+    "like MaxFailedServers, as a whole percentage of the wave's servers, rounded down"
+)
+
+
 class Defaults(_Model):
     health_check: HealthCheckSettings | None = None
+    max_failed_servers: FailedCount | None = Field(None, description=_MAX_FAILED_SERVERS_HELP)
+    max_failed_percent: Percent | None = Field(None, description=_MAX_FAILED_PERCENT_HELP)
 
 
 class Target(_Model):
@@ -321,6 +356,8 @@ class Wave(_Model):
     wait_time_seconds: Number = Field(0, ge=0, le=MAX_WAIT_SECONDS)
     health_check: HealthCheckSettings | None = None
     pause_before: bool = False
+    max_failed_servers: FailedCount | None = Field(None, description=_MAX_FAILED_SERVERS_HELP)
+    max_failed_percent: Percent | None = Field(None, description=_MAX_FAILED_PERCENT_HELP)
 
     @property
     def name(self) -> str:
@@ -381,6 +418,24 @@ class Plan(_Model):
     def health_check_for(self, wave: Wave) -> HealthCheck:
         base = HealthCheck().merged(self.defaults.health_check if self.defaults else None)
         return base.merged(wave.health_check)
+
+    def max_failed_for(self, wave: Wave) -> int:
+        """How many of ``wave``'s servers may end FAILED with the wave still COMPLETED.
+
+        The wave's own MaxFailedServers or MaxFailedPercent, else the Defaults' one, else 0;
+        a percentage is rounded down, a count is capped at the wave's number of servers.
+        """
+        source: Wave | Defaults | None = wave
+        if wave.max_failed_servers is None and wave.max_failed_percent is None:
+            source = self.defaults
+        n = len(wave.server_ids)
+        if source is None:
+            return 0
+        if source.max_failed_servers is not None:
+            return min(source.max_failed_servers, n)
+        if source.max_failed_percent is not None:
+            return n * source.max_failed_percent // 100
+        return 0
 
     def levels(self) -> list[list[int]]:
         """Waves grouped by the earliest step they can run in (a topological layering)."""
