@@ -325,7 +325,10 @@ class DrsAdapter:
         """Start TERMINATE jobs for the instances, 200 per job (drill clean-up).
 
         Re-sending after a lost answer is harmless here: terminating twice ends the same
-        instances, so the normal retry policy applies.
+        instances, so the normal retry policy applies. DRS answers 409 when an instance is
+        already being terminated (or its server is in an active launch job): that is a
+        :class:`~drsorch.errors.ConflictError`, never retried; the whole batch is refused,
+        so the caller (:mod:`drsorch.cleanup`) retries such a batch one instance at a time.
         """
         op = "TerminateRecoveryInstances"
         jobs: list[JobInfo] = []

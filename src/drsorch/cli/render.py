@@ -32,6 +32,7 @@ from drsorch.text import printable
 
 __all__ = [
     "STATUS_STYLES",
+    "describe_cleanup",
     "echo_json",
     "exits_on_errors",
     "format_duration",
@@ -284,6 +285,23 @@ def describe_environment(record: ExecutionRecord) -> str:
     return f"AWS via {env.Endpoint}" if env.Endpoint else "AWS"
 
 
+def describe_cleanup(record: ExecutionRecord) -> str:
+    """What the drill clean-up did: ``-`` when none ran (``not run`` for a drill)."""
+    entry = record.Cleanup
+    if entry is None:
+        return "not run" if record.ExecutionType == "DRILL" and record.Status.terminal else "-"
+    parts = [f"{len(entry.Terminated)} terminated"]
+    if entry.Failures:
+        parts.append(f"{len(entry.Failures)} failed")
+    if entry.AlreadyGone:
+        parts.append(f"{len(entry.AlreadyGone)} already gone")
+    text = f"{entry.Status} at {format_time(entry.EndTime)}: {', '.join(parts)}"
+    if entry.Failures:
+        first = entry.Failures[0]
+        text += f" ({first.RecoveryInstanceId}: {first.Message})"
+    return text
+
+
 def _header(record: ExecutionRecord) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
@@ -302,6 +320,7 @@ def _header(record: ExecutionRecord) -> Table:
         ("Duration", format_duration(record.Duration)),
         ("Ran on", describe_environment(record)),
         ("Notified", describe_notification(record)),
+        ("Clean-up", describe_cleanup(record)),
         ("Accounts", accounts),
         ("Region", record.Region),
         ("Servers", record.ServerCount),

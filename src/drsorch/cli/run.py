@@ -11,6 +11,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 
+from drsorch.cleanup import clean_up
 from drsorch.cli import main
 from drsorch.cli.live import ProgressLog
 from drsorch.cli.params import ENDPOINT_URL, SEED, SPEED
@@ -18,7 +19,7 @@ from drsorch.cli.render import echo_json, exits_on_errors, make_console, render_
 from drsorch.cli.streams import guard_std_streams
 from drsorch.clock import RealClock
 from drsorch.core.statuses import ExecutionStatus
-from drsorch.errors import RefusedError
+from drsorch.errors import DrsorchError, RefusedError
 from drsorch.gates import Confirm, plan_as_run
 from drsorch.history import ExecutionRecord
 from drsorch.outcomes import exit_code_for_error, exit_code_for_status
@@ -112,6 +113,12 @@ def _driving_options(command: Callable[P, R]) -> Callable[P, R]:
 @click.option("--recovery", is_flag=True, help="Allow a real RECOVERY (not a drill).")
 @click.option("--drill", is_flag=True, help="Run the plan as a DRILL whatever it says.")
 @click.option("--yes", "-y", is_flag=True, help="Confirm a RECOVERY without asking.")
+@click.option(
+    "--cleanup-after",
+    is_flag=True,
+    help="When the drill ends (COMPLETED, FAILED or CANCELLED), terminate its recovery "
+    "instances and record it (a DRILL only).",
+)
 @_driving_options
 @exits_on_errors
 def run_cmd(
@@ -126,6 +133,7 @@ def run_cmd(
     recovery: bool,
     drill: bool,
     yes: bool,
+    cleanup_after: bool,
     approve_all: bool,
     store_url: str | None,
     as_json: bool,
@@ -138,8 +146,14 @@ def run_cmd(
         )
     if not use_aws and (profile is not None or region is not None or endpoint_url is not None):
         raise RefusedError("--profile, --region and --endpoint-url need --aws")
+    loaded = load_plan(plan_path)
+    if cleanup_after and (recovery or (loaded.execution_type != "DRILL" and not drill)):
+        raise RefusedError(
+            "--cleanup-after terminates a drill's recovery instances; a RECOVERY's are the "
+            "workload: leave --cleanup-after out (or rehearse with --drill); nothing was launched"
+        )
     plan = plan_as_run(
-        load_plan(plan_path),
+        loaded,
         recovery=recovery,
         drill=drill,
         yes=yes,
@@ -166,11 +180,24 @@ def run_cmd(
         f"[bold]{plan.execution_type}[/bold] of plan {markup_safe(plan.plan_id)} on {where}: "
         f"execution {markup_safe(world.options.execution_id)}"
     )
+
+    def start(runner: Runner) -> ExecutionRecord:
+        record = runner.run(plan, world.options)
+        if not cleanup_after or record.ExecutionType != "DRILL":
+            return record
+        # The region (simulated or not) still lives: terminate the drill's instances now.
+        say = None if (as_json or quiet) else runner.log
+        try:
+            return clean_up(record, world.drs, world.clock, store=store, log=say)
+        except DrsorchError as exc:  # the drill's own outcome stands
+            click.echo(printable(f"warning: the clean-up failed: {exc}"), err=True)
+            return record
+
     _drive(
         world,
         store,
         headline,
-        lambda runner: runner.run(plan, world.options),
+        start,
         as_json=as_json,
         quiet=quiet,
         approve_all=approve_all,

@@ -44,7 +44,7 @@ class SourceServer:
     timing: Timing
     added_at: float
     launches: int = 0  # launch attempts so far (keys the per-launch random stream)
-    active_job: str | None = None  # the active LAUNCH job it is in (quota: one per server)
+    active_job: str | None = None  # its active LAUNCH or TERMINATE job (one per server)
     recovery_instance_id: str | None = None
     last_launch_result: str = "NOT_STARTED"  # NOT_STARTED | PENDING | SUCCEEDED | FAILED
     last_launch: dict[str, Any] | None = None  # lifeCycle.lastLaunch

@@ -79,7 +79,7 @@ class Lifecycle:
         self.instances: dict[str, Ec2Instance] = {}
         self.timeline: list[TimelineEntry] = []
         self.active_job_count = 0
-        self.active_launch_servers = 0
+        self.active_launch_servers = 0  # servers in active LAUNCH and TERMINATE jobs
         self._agenda: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
         self._seq = itertools.count()
         self._job_seq = itertools.count(1)

@@ -131,7 +131,11 @@ class RegionModel(Lifecycle):
         return job
 
     def terminate_recovery_instances(self, ids: list[str]) -> Job:
-        """TerminateRecoveryInstances: an asynchronous TERMINATE job."""
+        """TerminateRecoveryInstances: an asynchronous TERMINATE job.
+
+        DRS's rules across job types: a server is in one active job at a time, LAUNCH or
+        TERMINATE (409 ConflictException either way), and the servers of TERMINATE jobs
+        count toward the 500-servers-in-active-jobs quota."""
         self._check_job_quota()
         known = [self.recovery_instances[i] for i in ids if i in self.recovery_instances]
         for ri in known:
@@ -142,9 +146,29 @@ class RegionModel(Lifecycle):
                     409,
                     fields={"resourceId": ri.id, "resourceType": "RECOVERY_INSTANCE"},
                 )
-        job = self._new_job(
-            "TERMINATE", "TERMINATE_RECOVERY_INSTANCES", {}, [ri.source_server_id for ri in known]
-        )
+            server = self.servers.get(ri.source_server_id)
+            if server is not None and server.active_job is not None:
+                raise SimApiError(
+                    "ConflictException",
+                    f"Recovery instance {ri.id}: its source server {server.id} is already "
+                    f"part of an active job ({server.active_job})",
+                    409,
+                    fields={"resourceId": ri.id, "resourceType": "RECOVERY_INSTANCE"},
+                )
+        server_ids = list(dict.fromkeys(ri.source_server_id for ri in known))
+        quotas = self.scenario.quotas
+        if self.active_launch_servers + len(server_ids) > quotas.servers_in_active_jobs:
+            raise _quota(
+                f"Max source servers in all active jobs is {quotas.servers_in_active_jobs}; "
+                f"{self.active_launch_servers} are in active jobs, {len(server_ids)} requested",
+                "L-05AFA8C6",
+            )
+        job = self._new_job("TERMINATE", "TERMINATE_RECOVERY_INSTANCES", {}, server_ids)
+        self.active_launch_servers += len(server_ids)
+        for sid in server_ids:
+            server = self.servers.get(sid)
+            if server is not None:
+                server.active_job = job.id
         for ri in known:
             ri.terminate_job = job.id
             job.participants[ri.source_server_id].recovery_instance_id = ri.id
@@ -160,7 +184,7 @@ class RegionModel(Lifecycle):
         job.log.append(LogItem(self.now, "JOB_END", {}))
         self.note("job", job.id, "COMPLETED")
         self.active_job_count -= 1
-        if job.type == "LAUNCH":
+        if job.type in ("LAUNCH", "TERMINATE"):  # both count toward L-05AFA8C6
             self.active_launch_servers -= len(job.participants)
             for sid in job.participants:
                 server = self.servers.get(sid)
