@@ -49,3 +49,21 @@ def test_run_on_an_invalid_plan_prints_located_problems(tmp_path: object) -> Non
     assert result.exit_code == 2
     assert f"{fixture}:14:5: Waves[3].ExecutionType (wave 4)" in result.stderr
     assert "did you mean SEQUENTIAL?" in result.stderr
+
+
+def test_a_completed_run_says_how_many_failures_were_tolerated() -> None:
+    from rich.console import Console
+
+    from drsorch.cli.render import render_record
+    from drsorch.history import ExecutionRecord
+
+    data = make_record(3, Status="COMPLETED").to_dict()
+    server = data["WaveStatus"][0]["ServerResults"][0]
+    server.update(Status="FAILED", Error="LAUNCH_FAILED: no capacity")
+    data["FailedServerCount"] = 1
+    console = Console(record=True, width=200)
+    render_record(ExecutionRecord.model_validate(data), console)
+    assert "COMPLETED with 1 failed server(s) tolerated" in console.export_text()
+    console = Console(record=True, width=200)
+    render_record(make_record(3, Status="COMPLETED"), console)
+    assert "tolerated" not in console.export_text()

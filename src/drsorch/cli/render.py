@@ -261,6 +261,14 @@ def render_record(record: ExecutionRecord, console: Console) -> None:
         console.print(errors)
 
 
+def _status_line(record: ExecutionRecord) -> Text:
+    """The status, and for a COMPLETED one whose plan tolerated failures, how many."""
+    line = _status(record.Status.value)
+    if record.Status.value == "COMPLETED" and record.FailedServerCount:
+        line.append(f" with {record.FailedServerCount} failed server(s) tolerated", "yellow")
+    return line
+
+
 def describe_notification(record: ExecutionRecord) -> str:
     """What became of the end-of-execution notification: ``-`` when none was due."""
     note = record.Notification
@@ -313,7 +321,7 @@ def _header(record: ExecutionRecord) -> Table:
         ("Execution", record.ExecutionId),
         ("Plan", f"{record.PlanId} ({record.PlanName})"),
         ("Type", record.ExecutionType),
-        ("Status", _status(record.Status.value)),
+        ("Status", _status_line(record)),
         ("Initiated by", record.InitiatedBy),
         ("Started", format_time(record.StartTime)),
         ("Ended", format_time(record.EndTime)),
