@@ -260,7 +260,7 @@ def test_ten_thousand_failed_servers_arrive_whole_through_an_envelope(
     ]
     data = make_record(13, Status="FAILED").to_dict()
     data["WaveStatus"] = [{**data["WaveStatus"][0], "Status": "FAILED", "ServerResults": servers}]
-    data["ServerCount"] = n
+    data["ServerCount"] = data["FailedServerCount"] = n
     data["Errors"] = [
         {"Message": f"{s['ServerId']}: {'DRS said no. ' * 500}", "ServerId": s["ServerId"]}
         for s in servers

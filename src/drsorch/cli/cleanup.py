@@ -15,7 +15,7 @@ import click
 
 from drsorch.cleanup import DEFAULT_TIMEOUT, check_cleanable, clean_up
 from drsorch.cli import main
-from drsorch.cli.params import ENDPOINT_URL
+from drsorch.cli.params import ENDPOINT_URL, FiniteFloatRange
 from drsorch.cli.render import describe_cleanup, echo_json, exits_on_errors
 from drsorch.clock import RealClock
 from drsorch.core.state import load_state
@@ -96,10 +96,10 @@ def _load_plan(store: HistoryStore, execution_id: str, external_id: str | None) 
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0, max=86_400),
     default=DEFAULT_TIMEOUT,
     show_default=True,
-    help="Seconds to follow the TERMINATE jobs before giving up on them.",
+    help="Seconds to follow the TERMINATE jobs before giving up on them (at most a day).",
 )
 @click.option("--store", "store_url", help="History store URL (default: DRSORCH_STORE or SQLite).")
 @click.option("--json", "as_json", is_flag=True, help="Print only the updated record, as JSON.")
