@@ -32,6 +32,7 @@ from drsorch.errors import AccessDeniedError, CredentialsError, RefusedError
 from drsorch.history import ExecutionRecord
 from drsorch.notify import NotifyResult, notify_end
 from drsorch.plan import Plan
+from drsorch.plan.model import Target
 from drsorch.runner import RunOptions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -143,6 +144,27 @@ def _adapters(
     return DrsAdapter(drs_client, retry), Ec2Adapter(ec2_client, retry)
 
 
+def _role_session(
+    session: Any,
+    target: Target,
+    execution_id: str,
+    clock: Clock,
+    endpoint_url: str | None = None,
+) -> tuple[Any, str]:
+    """The session of the plan's target role (assumed with ``session``'s credentials when
+    first needed) and the account it belongs to."""
+    assert target.role_arn is not None
+    role = assumed_role_session(
+        session,
+        role_arn=target.role_arn,
+        external_id=target.external_id,
+        execution_id=execution_id,
+        clock=clock,
+        endpoint_url=endpoint_url,
+    )
+    return role, role_account(target.role_arn)
+
+
 def simulated(
     plan: Plan,
     *,
@@ -203,15 +225,8 @@ def simulated(
     source = target_account = accounts[0] if accounts else account
     work_session = session
     if accounts and target and target.role_arn:
-        work_session = assumed_role_session(
-            session,
-            role_arn=target.role_arn,
-            external_id=target.external_id,
-            execution_id=execution_id,
-            clock=clock,
-        )
+        work_session, target_account = _role_session(session, target, execution_id, clock)
         attach(work_session, region)
-        target_account = role_account(target.role_arn)
     drs, ec2 = _adapters(work_session, clock, on_retry)
     options = RunOptions(
         execution_id=execution_id,
@@ -261,14 +276,8 @@ def real_aws(
     caller = identity["Account"]
     work_session, target_account = session, caller
     if target and target.role_arn:
-        target_account = role_account(target.role_arn)
-        work_session = assumed_role_session(
-            session,
-            role_arn=target.role_arn,
-            external_id=target.external_id,
-            execution_id=execution_id,
-            clock=clock,
-            endpoint_url=endpoint_url,
+        work_session, target_account = _role_session(
+            session, target, execution_id, clock, endpoint_url
         )
     elif target and target.account_id != caller:
         raise RefusedError(
