@@ -44,18 +44,24 @@ def needs(state: Mapping[str, Any]) -> list[str]:
 _S = TypeVar("_S", State, dict[str, Any])
 
 
-def restore(state: _S, *, external_id: str | None) -> _S:
-    """Put the secrets back into a saved ``state`` (in place) before it is driven again.
-
-    Raises RefusedError naming what is missing and how to give it."""
-    if EXTERNAL_ID not in needs(state):
-        return state
-    if not external_id:
+def check_given(state: Mapping[str, Any], *, external_id: str | None) -> None:
+    """Raise RefusedError, naming what is missing and how to give it, when a saved
+    ``state`` lacks a secret and ``external_id`` does not bring it back."""
+    if EXTERNAL_ID in needs(state) and not external_id:
         raise RefusedError(
             f"execution {state.get('execution_id')}'s plan has a Target.ExternalId, which "
             "drsorch does not keep on disk: give it again with --external-id or "
             "DRSORCH_EXTERNAL_ID"
         )
+
+
+def restore(state: _S, *, external_id: str | None) -> _S:
+    """Put the secrets back into a saved ``state`` (in place) before it is driven again.
+
+    Raises RefusedError naming what is missing and how to give it."""
+    check_given(state, external_id=external_id)
+    if EXTERNAL_ID not in needs(state):
+        return state
     plan = dict(state["plan"])
     plan["Target"] = {**plan.get("Target", {}), "ExternalId": external_id}
     state["plan"] = plan

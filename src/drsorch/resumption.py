@@ -13,10 +13,11 @@ from __future__ import annotations
 from drsorch.core.state import State, load_state
 from drsorch.errors import RefusedError
 from drsorch.ownership import may_take_over
-from drsorch.redaction import needs
+from drsorch.plan import Plan, parse_plan
+from drsorch.redaction import check_given, restore
 from drsorch.store.base import HistoryStore, Lease, LeaseStore, check_claim
 
-__all__ = ["resumable_state"]
+__all__ = ["check_same_target", "plan_as_it_ran", "resumable_state"]
 
 
 def resumable_state(
@@ -54,9 +55,23 @@ def resumable_state(
     takeover = may_take_over(current, now, force=force)
     # The same rule the store applies when the runner claims the lease: refuse up front.
     check_claim(execution_id, current, Lease("this resume", now), now, takeover)
-    if needs(state) and not external_id:
-        raise RefusedError(
-            f"execution {execution_id}'s plan has a Target.ExternalId, which drsorch does "
-            "not keep on disk: give it again with --external-id or DRSORCH_EXTERNAL_ID"
-        )
+    check_given(state, external_id=external_id)
     return state, takeover
+
+
+def check_same_target(
+    execution_id: str, *, ran_in: tuple[str, str], credentials_for: tuple[str, str]
+) -> None:
+    """Refuse to touch an execution from another account or region than it ran in
+    (``(account, region)`` pairs): its jobs and instances are not there."""
+    if credentials_for != ran_in:
+        raise RefusedError(
+            f"execution {execution_id} ran in account {ran_in[0]} region {ran_in[1]}; "
+            f"these credentials are for {credentials_for[0]} {credentials_for[1]}"
+        )
+
+
+def plan_as_it_ran(state: State, *, external_id: str | None) -> Plan:
+    """The plan a saved state ran, its ExternalId (never saved) given back, so the role can
+    be assumed anew (resume, clean-up). RefusedError when the ExternalId is missing."""
+    return parse_plan(restore(dict(state), external_id=external_id)["plan"])

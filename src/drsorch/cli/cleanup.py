@@ -22,8 +22,8 @@ from drsorch.core.state import load_state
 from drsorch.errors import RefusedError
 from drsorch.history import ExecutionRecord
 from drsorch.outcomes import EXIT_FAILED, EXIT_OK
-from drsorch.plan import Plan, parse_plan
-from drsorch.redaction import needs, restore
+from drsorch.plan import Plan
+from drsorch.resumption import check_same_target, plan_as_it_ran
 from drsorch.store import open_store
 from drsorch.store.base import HistoryStore, resolve_id
 from drsorch.text import printable
@@ -71,12 +71,7 @@ def _load_plan(store: HistoryStore, execution_id: str, external_id: str | None) 
             "DRS console"
         )
     state = load_state(saved, execution_id=execution_id)
-    if needs(state) and not external_id:
-        raise RefusedError(
-            f"execution {execution_id}'s plan has a Target.ExternalId, which drsorch does "
-            "not keep on disk: give it again with --external-id or DRSORCH_EXTERNAL_ID"
-        )
-    return parse_plan(restore(dict(state), external_id=external_id)["plan"])
+    return plan_as_it_ran(state, external_id=external_id)
 
 
 @main.command("cleanup")
@@ -141,15 +136,11 @@ def cleanup_cmd(
             endpoint_url=endpoint_url,
             execution_id=execution_id,
         )
-        if (world.options.target_account_id, world.options.region) != (
-            record.TargetAccountId,
-            record.Region,
-        ):
-            raise RefusedError(
-                f"execution {execution_id} ran in account {record.TargetAccountId} region "
-                f"{record.Region}; these credentials are for "
-                f"{world.options.target_account_id} {world.options.region}"
-            )
+        check_same_target(
+            execution_id,
+            ran_in=(record.TargetAccountId, record.Region),
+            credentials_for=(world.options.target_account_id, world.options.region),
+        )
         log = None if as_json else (lambda text: click.echo(printable(text), err=True))
         record = clean_up(record, world.drs, world.clock, store=store, timeout=timeout, log=log)
     finally:

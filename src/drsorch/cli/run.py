@@ -23,9 +23,8 @@ from drsorch.errors import DrsorchError, RefusedError
 from drsorch.gates import Confirm, plan_as_run
 from drsorch.history import ExecutionRecord
 from drsorch.outcomes import exit_code_for_error, exit_code_for_status
-from drsorch.plan import load_plan, parse_plan
-from drsorch.redaction import restore
-from drsorch.resumption import resumable_state
+from drsorch.plan import load_plan
+from drsorch.resumption import check_same_target, plan_as_it_ran, resumable_state
 from drsorch.runner import EngineError, Runner
 from drsorch.store import HistoryStore, open_store
 from drsorch.store.base import resolve_id
@@ -332,8 +331,7 @@ def resume_cmd(
         force=force,
         external_id=external_id,
     )
-    # The plan as it ran, its ExternalId (never saved) given again: the role is assumed anew.
-    plan = parse_plan(restore(dict(state), external_id=external_id)["plan"])
+    plan = plan_as_it_ran(state, external_id=external_id)
     world = real_aws(
         plan,
         profile=profile,
@@ -342,15 +340,11 @@ def resume_cmd(
         endpoint_url=endpoint_url,
         execution_id=execution_id,
     )
-    if (world.options.target_account_id, world.options.region) != (
-        state["target_account_id"],
-        state["region"],
-    ):
-        raise RefusedError(
-            f"execution {execution_id} ran in account {state['target_account_id']} region "
-            f"{state['region']}; these credentials are for {world.options.target_account_id} "
-            f"{world.options.region}"
-        )
+    check_same_target(
+        execution_id,
+        ran_in=(state["target_account_id"], state["region"]),
+        credentials_for=(world.options.target_account_id, world.options.region),
+    )
     world.options.takeover = takeover
     world.options.external_id = external_id
     headline = (
