@@ -26,7 +26,7 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -291,20 +291,42 @@ class _Call:
 
     # --- EC2: query / XML ---------------------------------------------------------------
 
-    def ec2(self, body: bytes) -> WireResult:
+    def query_action(
+        self,
+        body: bytes,
+        handlers: Mapping[str, Any],
+        unknown: str,
+        error: Callable[[SimApiError], WireResponse],
+    ) -> tuple[dict[str, str], Any, WireResponse | None]:
+        """A query-protocol request (EC2, STS): its form and handler, or, for an action the
+        simulator does not implement, the recorded ``InvalidAction`` answer (``unknown``
+        words it; ``{action}`` is the action asked for)."""
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         self.operation = form.get("Action", "?")
-        handler = ec2_api.HANDLERS.get(self.operation)
-        if handler is None:
-            exc = SimApiError(
-                "InvalidAction",
-                f"The action {self.operation} is not valid for this web service "
-                "(the simulator implements " + ", ".join(sorted(ec2_api.HANDLERS)) + ")",
-                400,
-            )
-            result = self.ec2_error(exc)
-            self.record(result, error=exc.code, fault=None, done=False)
-            return result
+        handler = handlers.get(self.operation)
+        if handler is not None:
+            return form, handler, None
+        exc = SimApiError(
+            "InvalidAction",
+            unknown.format(action=self.operation)
+            + " (the simulator implements "
+            + ", ".join(sorted(handlers))
+            + ")",
+            400,
+        )
+        result = error(exc)
+        self.record(result, error=exc.code, fault=None, done=False)
+        return form, None, result
+
+    def ec2(self, body: bytes) -> WireResult:
+        form, handler, refused = self.query_action(
+            body,
+            ec2_api.HANDLERS,
+            "The action {action} is not valid for this web service",
+            self.ec2_error,
+        )
+        if refused is not None:
+            return refused
         op = service_model("ec2").operation_model(self.operation)
         self.params = decode_query(op.input_shape, form)
 
@@ -327,26 +349,22 @@ class _Call:
     # --- STS: query / XML ---------------------------------------------------------------
 
     def sts(self, body: bytes) -> WireResult:
-        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        self.operation = form.get("Action", "?")
-        handler = sts_api.HANDLERS.get(self.operation)
-        if handler is None:
-            exc = SimApiError(
-                "InvalidAction",
-                f"Could not find operation {self.operation} for version {STS_VERSION} "
-                "(the simulator implements " + ", ".join(sorted(sts_api.HANDLERS)) + ")",
-                400,
-            )
-            result = self.sts_error(exc)
-            self.record(result, error=exc.code, fault=None, done=False)
-            return result
+        form, handler, refused = self.query_action(
+            body,
+            sts_api.HANDLERS,
+            f"Could not find operation {{action}} for version {STS_VERSION}",
+            self.sts_error,
+        )
+        if refused is not None:
+            return refused
         op = service_model("sts").operation_model(self.operation)
         self.params = decode_query(op.input_shape, form, protocol="query")
 
         def handle(params: dict[str, Any]) -> dict[str, Any]:
             sts_api.validate(op.input_shape, params)
             assert self.identity is not None
-            return handler(self.region.directory, self.identity, params, self.now)
+            answer: dict[str, Any] = handler(self.region.directory, self.identity, params, self.now)
+            return answer
 
         def encode(payload: dict[str, Any]) -> WireResponse:
             xml = encode_query_xml(
