@@ -104,14 +104,15 @@ def resolve_id(store: HistoryStore, text: str) -> str:
     wanted = text.strip().lower()
     if not wanted:
         raise RefusedError("no execution id given")
-    if store.get(wanted) is not None:  # a whole id, even if it were a prefix of another
-        return wanted
     if len(wanted) < MIN_PREFIX:
         raise RefusedError(
             f"no execution {text}: give at least {MIN_PREFIX} characters of an execution id"
         )
     shown = 5
+    # Ids only: the record itself is read (and parsed) once, by the command that wants it.
     found = store.find_ids(wanted, limit=shown + 1)
+    if wanted in found:  # a whole id, even if it were a prefix of another
+        return wanted
     if not found:
         raise RefusedError(f"no execution {text} in the history store")
     if len(found) > 1:
@@ -124,20 +125,34 @@ def resolve_id(store: HistoryStore, text: str) -> str:
     return found[0]
 
 
+def _shared_length(a: str, b: str) -> int:
+    """How many leading characters ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def shortest_unique_prefixes(
     ids: list[str], store: HistoryStore | None = None, *, minimum: int = SHOWN_PREFIX
 ) -> dict[str, str]:
     """Each id's shortest prefix (at least ``minimum`` characters) that no other id shares:
-    among ``ids``, and in ``store`` when given (so a prefix shown can be typed back)."""
+    among ``ids``, and in ``store`` when given (so a prefix shown can be typed back).
+
+    Among ``ids`` it is one character past the longest prefix an id shares with its
+    neighbours in sorted order (n log n, not n squared: `history --limit` may list
+    thousands); the store is then asked only whether anything else starts with it."""
+    ordered = sorted(set(ids))
     result: dict[str, str] = {}
-    for execution_id in ids:
-        length = min(minimum, len(execution_id))
-        while length < len(execution_id):
+    for i, execution_id in enumerate(ordered):
+        neighbours = ordered[max(i - 1, 0) : i] + ordered[i + 1 : i + 2]
+        shared = max((_shared_length(execution_id, n) for n in neighbours), default=0)
+        length = min(max(minimum, shared + 1), len(execution_id))
+        while store is not None and length < len(execution_id):
             prefix = execution_id[:length]
-            clash = any(other != execution_id and other.startswith(prefix) for other in ids)
-            if not clash and store is not None:
-                clash = any(other != execution_id for other in store.find_ids(prefix, limit=2))
-            if not clash:
+            if all(other == execution_id for other in store.find_ids(prefix, limit=2)):
                 break
             length += 1
         result[execution_id] = execution_id[:length]
