@@ -272,6 +272,10 @@ def real_aws(
         sts = session.client("sts", endpoint_url=endpoint_url, config=client_config())
     except BotoCoreError as exc:  # the profile, config files or region cannot be used
         raise setup_error(exc) from exc
+    except ValueError as exc:
+        if not _bad_endpoint(exc):
+            raise
+        raise RefusedError(f"cannot use this AWS endpoint: {exc}") from exc
     identity = _caller_identity(sts)
     caller = identity["Account"]
     work_session, target_account = session, caller
@@ -289,6 +293,10 @@ def real_aws(
         announce = _announcer(session, plan, clock, endpoint_url)
     except BotoCoreError as exc:
         raise setup_error(exc) from exc
+    except ValueError as exc:
+        if not _bad_endpoint(exc):
+            raise
+        raise RefusedError(f"cannot use this AWS endpoint: {exc}") from exc
     options = RunOptions(
         initiated_by=identity["Arn"],
         source_account_id=caller,
@@ -310,6 +318,13 @@ def _endpoint(endpoint_url: str | None) -> str | None:
         or os.environ.get("AWS_ENDPOINT_URL")
         or None
     )
+
+
+def _bad_endpoint(exc: ValueError) -> bool:
+    """Whether botocore refused an endpoint URL it cannot use (``AWS_ENDPOINT_URL[_<SERVICE>]``
+    reach it past the option parser): bad input, exit 2. Any other ValueError is a bug of
+    ours and stays one."""
+    return str(exc).startswith("Invalid endpoint")
 
 
 def _caller_identity(sts: Any) -> dict[str, Any]:

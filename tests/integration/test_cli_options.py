@@ -222,7 +222,16 @@ def test_the_shared_types() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://x", "127.0.0.1:4610", "http://", "http://:80", "http://h:99999", "http://a b", ""],
+    [
+        "ftp://x",
+        "127.0.0.1:4610",
+        "http://",
+        "http://:80",
+        "http://h:99999",
+        "http://a b",
+        "",
+        "http://" + "a" * 300 + ":1",  # a label botocore would refuse later
+    ],
 )
 @pytest.mark.parametrize("command", ["run", "resume"])
 def test_a_malformed_endpoint_url_is_a_usage_error(command: str, url: str) -> None:
@@ -235,3 +244,21 @@ def test_an_endpoint_url_needs_aws(tmp_path: Path) -> None:
     result = invoke("run", str(EXAMPLE), "--endpoint-url", "http://127.0.0.1:4610")
     assert result.exit_code == EXIT_BAD_INPUT
     assert "need --aws" in result.stderr and not (tmp_path / "history.db").exists()
+
+
+def test_an_endpoint_botocore_refuses_from_the_environment_is_bad_input(tmp_path: Path) -> None:
+    """AWS_ENDPOINT_URL reaches botocore past the option parser: still exit 2, one line."""
+    result = CliRunner().invoke(
+        main,
+        ["run", str(EXAMPLE), "--aws", "--region", "us-east-1", "--store", str(tmp_path / "h.db")],
+        env={
+            "AWS_ENDPOINT_URL": "http://" + "a" * 300 + ":1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+            "DRSORCH_DEBUG": "",
+        },
+    )
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "cannot use this AWS endpoint" in result.stderr and "Traceback" not in result.output

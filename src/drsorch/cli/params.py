@@ -71,20 +71,24 @@ class EndpointUrl(_TextParam):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         from urllib.parse import urlsplit
 
+        # botocore's own test of an endpoint (a host it would refuse later, e.g. a label
+        # over 63 characters, is refused here), imported late to keep --help fast.
+        from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
+
         text = str(value).strip()
         try:
             parts = urlsplit(text)
-            port = parts.port  # raises ValueError for a port out of range or not a number
+            parts.port  # noqa: B018  (raises ValueError for a port out of range or not a number)
         except ValueError:
-            parts, port = None, None
+            parts = None
         if (
             parts is None
             or parts.scheme not in ("http", "https")
             or not parts.hostname
             or any(ch.isspace() or ord(ch) < 32 for ch in text)
+            or not (is_valid_endpoint_url(text) or is_valid_ipv6_endpoint_url(text))
         ):
             self.fail(f"{value!r} is not an http:// or https:// URL with a host.", param, ctx)
-        del port
         return text
 
 
