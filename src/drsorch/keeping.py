@@ -67,6 +67,9 @@ class Keeper:
         self._saved_revision = -1
         self._saved_waves: list[WaveStatus] = []
         self._saved_at = -math.inf
+        #: The status of the record last saved by this keeper (None before the first save):
+        #: what a driver may tell the user was recorded, and nothing more.
+        self.saved_status: ExecutionStatus | None = None
         self._wave_models: dict[int, tuple[dict[str, Any], WaveRecord]] = {}
 
     # -- the lease ---------------------------------------------------------------------------
@@ -134,8 +137,10 @@ class Keeper:
             return
         lease = self._next_lease()
         saved = for_disk(state) if self.keep_state else None
-        self.store.put(self.record(state), saved, lease=lease)
+        record = self.record(state)
+        self.store.put(record, saved, lease=lease)
         self._lease = lease
+        self.saved_status = record.Status
         self._saved_revision, self._saved_waves = state["revision"], waves
         self._saved_at = self.clock.now()
 
@@ -173,6 +178,7 @@ class Keeper:
                 # be kept, the execution's summary and its errors, so the FAILED stays.
                 bare = self.bare_record(state, message)
                 self.store.put(bare, None, lease=self._next_lease())
+                self.saved_status = bare.Status
         except LeaseLostError:
             self._lease = None  # another engine drives it now: not ours to finalize
         except Exception as exc:  # the store itself is what broke: say so, don't mask it

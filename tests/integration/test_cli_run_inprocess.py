@@ -284,3 +284,51 @@ def test_an_interrupted_confirmation_is_a_refusal(
     assert code == 2 and out == ""
     assert "not confirmed" in err
     assert not store.exists()
+
+
+def test_a_stop_at_once_says_only_what_the_store_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Ctrl-C whose FAILED record cannot be saved is not reported as recorded:
+    the run says what the store holds (RUNNING) and exits 3, the engine's failure."""
+    from drsorch.errors import StoreError
+    from drsorch.runner import Runner
+    from drsorch.store import SqliteStore
+
+    real_put = SqliteStore.put
+
+    def put(self: SqliteStore, record: Any, *args: Any, **kwargs: Any) -> None:
+        if record.Status.value == "FAILED":
+            raise StoreError("disk full")
+        real_put(self, record, *args, **kwargs)
+
+    def interrupted(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SqliteStore, "put", put)
+    monkeypatch.setattr(Runner, "_loop", interrupted)
+    code, out, err = run(str(EXAMPLE), store=tmp_path / "h.db")
+    assert code == 3
+    assert "could not be recorded as FAILED: the store holds a RUNNING record" in err
+    assert "could not save the final record: disk full" in out
+    with SqliteStore(tmp_path / "h.db") as store:
+        [record] = store.query()
+    assert record.Status.value == "RUNNING"
+
+
+def test_a_stop_at_once_reports_the_failed_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drsorch.runner import Runner
+    from drsorch.store import SqliteStore
+
+    def interrupted(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Runner, "_loop", interrupted)
+    code, _, err = run(str(EXAMPLE), store=tmp_path / "h.db")
+    assert code == 1
+    assert "recorded as FAILED" in err and "could not" not in err
+    with SqliteStore(tmp_path / "h.db") as store:
+        [record] = store.query()
+    assert record.Status.value == "FAILED"

@@ -46,6 +46,19 @@ def test_put_replaces_the_record_in_place(store: SqliteStore) -> None:
     assert store.query(status="RUNNING") == []
 
 
+def test_a_write_after_an_interrupted_one_still_lands(store: SqliteStore, db: Path) -> None:
+    """A second Ctrl-C can land right after a BEGIN, outside its try: the transaction it
+    leaves open must neither block the engine's FAILED record nor be committed by it."""
+    running = make_record(3, Status="RUNNING")
+    store.put(running)
+    store._conn.execute("BEGIN IMMEDIATE")  # what the interrupted write left behind
+    store._conn.execute("DELETE FROM executions")  # half a write that must never commit
+    final = running.finalize(ExecutionStatus.FAILED, running.StartTime + 60)
+    store.put(final)
+    with SqliteStore(db) as other:  # another connection sees the committed FAILED
+        assert other.get(running.ExecutionId) == final
+
+
 def test_query_newest_first_with_filters_and_limit(store: SqliteStore) -> None:
     records = make_records(60, seed=3, plans=3)
     for record in records:

@@ -22,7 +22,7 @@ from drsorch.core.statuses import ExecutionStatus
 from drsorch.errors import DrsorchError, RefusedError
 from drsorch.gates import Confirm, plan_as_run
 from drsorch.history import ExecutionRecord
-from drsorch.outcomes import exit_code_for_error, exit_code_for_status
+from drsorch.outcomes import EXIT_INTERNAL, exit_code_for_error, exit_code_for_status
 from drsorch.plan import load_plan
 from drsorch.resumption import check_same_target, plan_as_it_ran, resumable_state
 from drsorch.runner import EngineError, Runner
@@ -268,8 +268,9 @@ def _drive(
         )
         sys.exit(exit_code_for_error(exc))
     except KeyboardInterrupt:
-        click.echo(f"stopped; execution {execution} recorded as FAILED", err=True)
-        sys.exit(exit_code_for_status(ExecutionStatus.FAILED))
+        message, code = _stopped(execution, runner.keeper.saved_status)
+        click.echo(message, err=True)
+        sys.exit(code)
     finally:
         for handled, handler in previous.items():
             signal.signal(handled, handler)
@@ -279,6 +280,22 @@ def _drive(
     else:
         render_record(record, make_console())
     sys.exit(exit_code_for_status(record.Status))
+
+
+def _stopped(execution: str, saved: ExecutionStatus | None) -> tuple[str, int]:
+    """What a run stopped at once says, and its exit code: only what the store really holds.
+    A final record that could not be saved (the warning before it says why) is the
+    engine's failure, exit 3."""
+    if saved is not None and saved.terminal:
+        return f"stopped; execution {execution} recorded as {saved.value}", (
+            exit_code_for_status(saved)
+        )
+    held = "no record" if saved is None else f"a {saved.value} record"
+    return (
+        f"stopped; execution {execution} could not be recorded as FAILED: the store holds "
+        f"{held} of it (the warning above says why)",
+        EXIT_INTERNAL,
+    )
 
 
 @main.command("resume")

@@ -438,8 +438,13 @@ class SqliteStore:
     def _in_transaction(
         conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], None]
     ) -> None:
-        conn.execute("BEGIN IMMEDIATE")
         try:
+            if conn.in_transaction:
+                # An interrupt (a second Ctrl-C) that landed between a BEGIN and its try
+                # left this one open: it never commits, and must not block the next write
+                # (the FAILED record of the very engine that was interrupted).
+                conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
             body(conn)
             conn.execute("COMMIT")
         except BaseException:
