@@ -83,6 +83,9 @@ class RunOptions:
     takeover: bool = False
     #: On resume: the plan's Target.ExternalId, which the saved state does not keep.
     external_id: str | None = None
+    #: A new execution: seconds between its DescribeJobs polls (None: the engine's 30). It
+    #: is kept in the execution's state, so a resume polls as the run did.
+    job_poll_seconds: float | None = None
 
     def environment_details(self) -> EnvironmentDetails:
         """Where the execution runs, for its state and record (the record's Environment)."""
@@ -157,6 +160,11 @@ class Runner:
             target_account_id=options.target_account_id,
             region=options.region,
             environment=options.environment_details(),
+            config=(
+                None
+                if options.job_poll_seconds is None
+                else {"job_poll_seconds": options.job_poll_seconds}
+            ),
         )
         state["environment"] = options.environment
         return self.drive(state, options)

@@ -14,9 +14,11 @@ from click.testing import CliRunner, Result
 from drsorch.cli import EXIT_BAD_INPUT, main
 from drsorch.cli.params import (
     MAX_HISTORY_LIMIT,
+    MAX_POLL_SECONDS,
     MAX_SEED,
     MAX_SERVERS,
     MAX_SPEED,
+    MIN_POLL_SECONDS,
     MIN_SPEED,
     SEED,
     SPEED,
@@ -63,6 +65,22 @@ def test_run_refuses_a_bad_seed(tmp_path: Path, value: str) -> None:
     assert not store.exists()
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "4.9", "301", "-30", "often", ""])
+def test_run_refuses_a_bad_poll_interval(tmp_path: Path, value: str) -> None:
+    store = tmp_path / "h.db"
+    result = invoke("run", str(EXAMPLE), "--poll-seconds", value, "--store", str(store))
+    assert_usage_error(result, "--poll-seconds")
+    assert not store.exists()
+
+
+@pytest.mark.parametrize("value", [MIN_POLL_SECONDS, MAX_POLL_SECONDS])
+def test_run_polls_at_the_bounds(tmp_path: Path, value: float) -> None:
+    result = invoke(
+        "run", str(EXAMPLE), "--poll-seconds", str(value), "--json", "--store", str(tmp_path / "h")
+    )
+    assert result.exit_code == 0, result.stderr
+
+
 def test_run_accepts_the_bounds() -> None:
     """The extremes pass the parser (--aws refuses them next, proving they were parsed)."""
     for args in (("--speed", str(MIN_SPEED)), ("--speed", "1e6"), ("--seed", str(MAX_SEED))):
@@ -82,6 +100,7 @@ def test_help_states_the_bounds() -> None:
     text = " ".join(invoke("run", "--help").stdout.split())
     assert f"[{MIN_SPEED}<=x<={MAX_SPEED}]" in text
     assert f"[0<=x<={MAX_SEED}]" in text
+    assert f"[{MIN_POLL_SECONDS}<=x<={MAX_POLL_SECONDS}]" in text
     text = " ".join(invoke("history", "--help").stdout.split())
     assert f"1<=x<={MAX_HISTORY_LIMIT}]" in text
     text = " ".join(invoke("sim", "serve", "--help").stdout.split())

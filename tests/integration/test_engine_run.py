@@ -3,6 +3,7 @@ against the simulated DRS, replay of a recorded execution, cancellation and appr
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from tests.utils.engine import RecordingStore, run_plan
@@ -143,3 +144,31 @@ def test_pause_before_without_approval_cancels() -> None:
     assert refused.wave(1).Status == "COMPLETED" and refused.wave(2).Status == "CANCELLED"
     assert "approval" in " ".join(e.Message for e in refused.record.Errors)
     assert run_plan(data, approve=True).record.Status == "COMPLETED"
+
+
+def test_poll_seconds_sets_the_time_between_describe_jobs_and_is_kept_in_the_state() -> None:
+    """``run --poll-seconds``: one DescribeJobs per interval while jobs are active, and the
+    interval is saved with the state, so a resumed execution polls as it ran."""
+    from drsorch.store import MemoryStore
+
+    plan = parse_plan(make_plan(23, waves=2, servers_per_wave=2))
+    polls: dict[float, list[float]] = {}
+    for interval in (10.0, 45.0):
+        clock = VirtualClock(start=DEFAULT_EPOCH)
+        world = simulated(plan, clock=clock)
+        world.options.job_poll_seconds = interval
+        world.options.keep_state = True
+        store = MemoryStore()
+        runner = Runner(drs=world.drs, ec2=world.ec2, store=store, clock=clock)
+        record = runner.run(plan, world.options)
+        assert record.Status == "COMPLETED"
+        saved = store.get_state(record.ExecutionId)
+        assert saved is not None and saved["config"]["job_poll_seconds"] == interval
+        assert world.sim is not None
+        calls = world.sim.recorder.calls
+        polls[interval] = [c.time for c in calls if c.operation == "DescribeJobs"]
+    for interval, times in polls.items():
+        gaps = {round(b - a, 6) for a, b in itertools.pairwise(times)}
+        # every gap is the interval, or longer where no job was active (between waves)
+        assert min(gaps) == interval, (interval, sorted(gaps))
+    assert len(polls[10.0]) > len(polls[45.0])

@@ -8,6 +8,7 @@ The bounds (click shows them in each option's ``--help``, e.g. ``[0.001<=x<=1000
 - ``--speed``: a finite number from :data:`MIN_SPEED` (1/1000 of real time) to
   :data:`MAX_SPEED` (a million times real time);
 - ``--seed``: an integer from 0 to :data:`MAX_SEED` (2**63 - 1);
+- ``run --poll-seconds``: :data:`MIN_POLL_SECONDS` to :data:`MAX_POLL_SECONDS`;
 - ``history --limit``: 1 to :data:`MAX_HISTORY_LIMIT`;
 - ``sim serve --port``: 0 (any free port) to 65535; ``--servers``: 0 to :data:`MAX_SERVERS`.
 """
@@ -22,10 +23,13 @@ import click
 __all__ = [
     "ENDPOINT_URL",
     "MAX_HISTORY_LIMIT",
+    "MAX_POLL_SECONDS",
     "MAX_SEED",
     "MAX_SERVERS",
     "MAX_SPEED",
+    "MIN_POLL_SECONDS",
     "MIN_SPEED",
+    "POLL_SECONDS",
     "PORT",
     "SEED",
     "SPEED",
@@ -38,6 +42,10 @@ MAX_SPEED = 1_000_000.0
 #: Seeds fit a signed 64-bit integer (the scenario file's ``seed`` has the same bound).
 MAX_SEED = 2**63 - 1
 MAX_HISTORY_LIMIT = 10_000
+#: ``run --poll-seconds``: DescribeJobs at most every 5 s (a new job may be missing from
+#: DRS's answer for a moment, and polls count against its API rate), at least every 5 min.
+MIN_POLL_SECONDS = 5.0
+MAX_POLL_SECONDS = 300.0
 #: Source servers of a simulated region (the same bound as a scenario's, see
 #: :data:`drsorch.sim.scenario.MAX_SERVERS`; not imported, to keep ``drsorch --help`` fast).
 MAX_SERVERS = 20_000
@@ -93,6 +101,7 @@ class EndpointUrl(_TextParam):
 
 
 SPEED = FiniteFloatRange(min=MIN_SPEED, max=MAX_SPEED)
+POLL_SECONDS = FiniteFloatRange(min=MIN_POLL_SECONDS, max=MAX_POLL_SECONDS)
 ENDPOINT_URL = EndpointUrl()
 SEED = click.IntRange(min=0, max=MAX_SEED)
 PORT = click.IntRange(min=0, max=65_535)

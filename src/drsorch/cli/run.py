@@ -14,7 +14,7 @@ import click
 from drsorch.cleanup import clean_up
 from drsorch.cli import main
 from drsorch.cli.live import ProgressLog
-from drsorch.cli.params import ENDPOINT_URL, SEED, SPEED
+from drsorch.cli.params import ENDPOINT_URL, POLL_SECONDS, SEED, SPEED
 from drsorch.cli.render import echo_json, exits_on_errors, make_console, render_record
 from drsorch.cli.streams import guard_std_streams
 from drsorch.clock import RealClock
@@ -113,6 +113,12 @@ def _driving_options(command: Callable[P, R]) -> Callable[P, R]:
 @click.option("--drill", is_flag=True, help="Run the plan as a DRILL whatever it says.")
 @click.option("--yes", "-y", is_flag=True, help="Confirm a RECOVERY without asking.")
 @click.option(
+    "--poll-seconds",
+    type=POLL_SECONDS,
+    help="Seconds between DescribeJobs polls of the execution's jobs (default 30). "
+    "Shorter suits a rehearsal against a sped-up `drsorch sim serve`.",
+)
+@click.option(
     "--cleanup-after",
     is_flag=True,
     help="When the drill ends (COMPLETED, FAILED or CANCELLED), terminate its recovery "
@@ -132,6 +138,7 @@ def run_cmd(
     recovery: bool,
     drill: bool,
     yes: bool,
+    poll_seconds: float | None,
     cleanup_after: bool,
     approve_all: bool,
     store_url: str | None,
@@ -174,6 +181,7 @@ def run_cmd(
     except BaseException:  # a bad scenario, credentials, region...: nothing ran
         store.close()
         raise
+    world.options.job_poll_seconds = poll_seconds
     where = "AWS" if use_aws else "the simulator"
     headline = (
         f"[bold]{plan.execution_type}[/bold] of plan {markup_safe(plan.plan_id)} on {where}: "
