@@ -12,8 +12,9 @@ the choice of what to save lives with the store's logic, on the injected clock).
   are coalesced to one save per ``save_every`` seconds of the clock, while wave and
   execution changes are saved at once; the state is always written ahead of a launch;
 - **the record**: validated from the state, reusing the model of every wave that did not
-  change since the last save (10 000 servers save often); secrets never reach the store
-  (:mod:`drsorch.redaction`);
+  change since the last save (10 000 servers save often), and saved in parts: the summary
+  and only the waves that changed (:meth:`~drsorch.store.base.HistoryStore.put_parts`);
+  secrets never reach the store (:mod:`drsorch.redaction`);
 - **the last word of a broken engine**: a FAILED record even when the state makes no
   valid record (the summary and its errors are kept).
 
@@ -36,7 +37,7 @@ from drsorch.errors import LeaseLostError, RefusedError
 from drsorch.history import ErrorEntry, ExecutionRecord, WaveRecord
 from drsorch.ownership import DEFAULT_LEASE_SECONDS, new_holder
 from drsorch.redaction import for_disk, restore
-from drsorch.store.base import HistoryStore, Lease, LeaseStore
+from drsorch.store.base import HistoryStore, Lease, LeaseStore, parts_of
 from drsorch.text import printable
 
 __all__ = ["Keeper"]
@@ -71,6 +72,8 @@ class Keeper:
         #: what a driver may tell the user was recorded, and nothing more.
         self.saved_status: ExecutionStatus | None = None
         self._wave_models: dict[int, tuple[dict[str, Any], WaveRecord]] = {}
+        #: The wave models of the record last saved (a save writes the others only).
+        self._saved_models: dict[int, WaveRecord] = {}
 
     # -- the lease ---------------------------------------------------------------------------
 
@@ -138,8 +141,14 @@ class Keeper:
         lease = self._next_lease()
         saved = for_disk(state) if self.keep_state else None
         record = self.record(state)
-        self.store.put(record, saved, lease=lease)
+        # Only the waves whose record changed since the last save are written: a wave
+        # unchanged keeps its cached model, so identity says what moved.
+        changed = [
+            w.WaveNumber for w in record.WaveStatus if self._saved_models.get(w.WaveNumber) is not w
+        ]
+        self.store.put_parts(parts_of(record, changed), saved, lease=lease)
         self._lease = lease
+        self._saved_models = {w.WaveNumber: w for w in record.WaveStatus}
         self.saved_status = record.Status
         self._saved_revision, self._saved_waves = state["revision"], waves
         self._saved_at = self.clock.now()
@@ -178,6 +187,7 @@ class Keeper:
                 # be kept, the execution's summary and its errors, so the FAILED stays.
                 bare = self.bare_record(state, message)
                 self.store.put(bare, None, lease=self._next_lease())
+                self._saved_models = {}
                 self.saved_status = bare.Status
         except LeaseLostError:
             self._lease = None  # another engine drives it now: not ours to finalize

@@ -295,17 +295,17 @@ def test_a_stop_at_once_says_only_what_the_store_holds(
     from drsorch.runner import Runner
     from drsorch.store import SqliteStore
 
-    real_put = SqliteStore.put
+    real_put = SqliteStore.put_parts
 
-    def put(self: SqliteStore, record: Any, *args: Any, **kwargs: Any) -> None:
-        if record.Status.value == "FAILED":
+    def put_parts(self: SqliteStore, parts: Any, *args: Any, **kwargs: Any) -> None:
+        if parts.status == "FAILED":
             raise StoreError("disk full")
-        real_put(self, record, *args, **kwargs)
+        real_put(self, parts, *args, **kwargs)
 
     def interrupted(*args: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(SqliteStore, "put", put)
+    monkeypatch.setattr(SqliteStore, "put_parts", put_parts)
     monkeypatch.setattr(Runner, "_loop", interrupted)
     code, out, err = run(str(EXAMPLE), store=tmp_path / "h.db")
     assert code == 3

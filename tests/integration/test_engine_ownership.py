@@ -175,7 +175,7 @@ def test_the_lease_is_renewed_through_a_long_wait_between_waves() -> None:
     world.options.keep_state = True
     store = MemoryStore()
     seen: list[float] = []  # every time the lease was claimed, renewed or renewed by a save
-    real_claim, real_renew, real_put = store.claim, store.renew, store.put
+    real_claim, real_renew, real_put = store.claim, store.renew, store.put_parts
 
     def claim(execution_id: str, lease: Any, now: float, *, takeover: bool = False) -> None:
         seen.append(lease.expires_at - DEFAULT_LEASE_SECONDS)
@@ -185,12 +185,12 @@ def test_the_lease_is_renewed_through_a_long_wait_between_waves() -> None:
         seen.append(lease.expires_at - DEFAULT_LEASE_SECONDS)
         real_renew(execution_id, lease)
 
-    def put(record: Any, state: Any = None, *, lease: Any = None) -> None:
+    def put_parts(parts: Any, state: Any = None, *, lease: Any = None) -> None:
         if lease is not None:
             seen.append(lease.expires_at - DEFAULT_LEASE_SECONDS)
-        real_put(record, state, lease=lease)
+        real_put(parts, state, lease=lease)
 
-    store.claim, store.renew, store.put = claim, renew, put  # type: ignore[method-assign]
+    store.claim, store.renew, store.put_parts = claim, renew, put_parts  # type: ignore[method-assign]
     record = engine(world, store, "A").run(plan, world.options)
     assert record.Status == "COMPLETED"
     gaps = [b - a for a, b in itertools.pairwise(seen)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sqlite3
@@ -13,7 +14,9 @@ from tests.utils.history import make_record, make_records
 from drsorch.clock import VirtualClock
 from drsorch.core.statuses import ExecutionStatus
 from drsorch.errors import StoreError
+from drsorch.history import ExecutionRecord
 from drsorch.store import MemoryStore, SqliteStore
+from drsorch.store.base import Damaged
 from drsorch.store.sqlite import MIGRATIONS, SCHEMA_VERSION
 
 pytestmark = pytest.mark.integration
@@ -130,27 +133,63 @@ def test_a_new_file_is_migrated_from_version_zero(db: Path) -> None:
     assert {"executions_plan_start", "executions_status_start"} <= indexes
 
 
-def test_an_older_file_is_upgraded_keeping_its_records(db: Path, tmp_path: Path) -> None:
-    record = make_record(8)
-    with SqliteStore(tmp_path / "donor.db") as donor:
-        donor.put(record)
-    # Build a version-1 file by hand, holding the donor's row.
+def _old_file(db: Path, version: int, records: list[tuple[str, str, str, float, str]]) -> None:
+    """A file at schema ``version``, holding whole records as drsorch wrote them then."""
     conn = sqlite3.connect(db)
-    for statement in MIGRATIONS[0]:
-        conn.execute(statement)
-    conn.execute("PRAGMA user_version = 1")
-    donor_conn = sqlite3.connect(tmp_path / "donor.db")
-    row = donor_conn.execute(
-        "SELECT execution_id, plan_id, status, start_time, record FROM executions"
-    ).fetchone()
-    donor_conn.close()
-    conn.execute("INSERT INTO executions VALUES (?, ?, ?, ?, ?)", row)
+    for number in range(version):
+        for statement in MIGRATIONS[number]:
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {version}")
+    for row in records:
+        conn.execute(
+            "INSERT INTO executions (execution_id, plan_id, status, start_time, record)"
+            " VALUES (?, ?, ?, ?, ?)",
+            row,
+        )
     conn.commit()
     conn.close()
 
+
+def _whole_row(record: ExecutionRecord) -> tuple[str, str, str, float, str]:
+    return (
+        record.ExecutionId,
+        record.PlanId,
+        record.Status.value,
+        record.StartTime,
+        json.dumps(record.to_dict()),
+    )
+
+
+@pytest.mark.parametrize("version", [1, 4])
+def test_an_older_file_is_upgraded_keeping_its_records(db: Path, version: int) -> None:
+    records = make_records(6, seed=version)
+    _old_file(db, version, [_whole_row(r) for r in records])
     with SqliteStore(db) as store:
         assert store.schema_version == SCHEMA_VERSION
-        assert store.get(record.ExecutionId) == record
+        for record in records:
+            assert store.get(record.ExecutionId) == record
+        assert sorted(store.query(limit=10), key=lambda r: r.ExecutionId) == sorted(
+            records, key=lambda r: r.ExecutionId
+        )
+    conn = sqlite3.connect(db)  # split: each wave a row of its own, the summary without
+    waves = conn.execute("SELECT count(*) FROM waves").fetchone()[0]
+    whole = conn.execute("SELECT count(*) FROM executions WHERE record LIKE '%WaveStatus%'")
+    assert (waves, whole.fetchone()[0]) == (sum(len(r.WaveStatus) for r in records), 0)
+    conn.close()
+
+
+def test_a_record_the_upgrade_cannot_split_still_reads_as_damaged(db: Path) -> None:
+    good = make_record(9)
+    bad = make_record(10)
+    data = bad.to_dict()
+    data["WaveStatus"] = [data["WaveStatus"][0], data["WaveStatus"][0]]  # a repeated wave
+    _old_file(db, 4, [_whole_row(good), (*_whole_row(bad)[:4], json.dumps(data))])
+    damaged: list[Damaged] = []
+    with SqliteStore(db) as store:
+        assert store.query(limit=10, on_damaged=damaged.append) == [good]
+        with pytest.raises(StoreError, match="unreadable"):
+            store.get(bad.ExecutionId)
+    assert [d.execution_id for d in damaged] == [bad.ExecutionId]
 
 
 def test_a_file_from_a_newer_drsorch_is_refused(db: Path) -> None:
@@ -253,7 +292,9 @@ def test_several_processes_write_the_same_file(db: Path) -> None:
     assert [proc.exitcode for proc in procs] == [0] * WRITERS
     expected = {r.ExecutionId for w in range(WRITERS) for r in make_records(PER_WRITER, 1000 + w)}
     with SqliteStore(db) as store:
-        got = store.query(limit=10_000)
+        damaged: list[Damaged] = []
+        got = store.query(limit=10_000, on_damaged=damaged.append)
+    assert damaged == []
     assert {r.ExecutionId for r in got} == expected
 
 

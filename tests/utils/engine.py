@@ -31,26 +31,30 @@ from drsorch.runner import Runner
 from drsorch.sim import Fault, Scenario, Span, Timing
 from drsorch.sim.recorder import RecordedCall
 from drsorch.store import MemoryStore
-from drsorch.store.base import Lease
+from drsorch.store.base import Lease, RecordParts
 from drsorch.wiring import World, simulated
 
 
 class RecordingStore(MemoryStore):
-    """A MemoryStore that also keeps every record it was given, in order."""
+    """A MemoryStore that also keeps, after every save, the whole record it then held, in
+    order: what a reader would have seen, put together from the parts saved so far (so the
+    history properties hold for saves that write only what changed)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.puts: list[ExecutionRecord] = []
 
-    def put(
+    def put_parts(
         self,
-        record: ExecutionRecord,
+        parts: RecordParts,
         state: Mapping[str, Any] | None = None,
         *,
         lease: Lease | None = None,
     ) -> None:
-        super().put(record, state, lease=lease)
-        self.puts.append(record)
+        super().put_parts(parts, state, lease=lease)
+        stored = self.get(parts.execution_id)
+        assert stored is not None
+        self.puts.append(stored)
 
 
 @dataclass

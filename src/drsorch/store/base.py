@@ -2,7 +2,12 @@
 
 Two small ports, injected through constructors like httpx's transports: :class:`HistoryStore`
 keeps records (and the engine state beside them), :class:`LeaseStore` says which engine owns
-an execution. Every adapter implements both. Adapters:
+an execution. Every adapter implements both.
+
+A record is kept in parts (issue 9: a save costs what changed, and no part outgrows a
+DynamoDB item): its summary (every field but ``WaveStatus``), one part per wave, and the
+engine state. :meth:`HistoryStore.put_parts` writes the summary and only the waves given;
+readers always get the whole record back, in the shape of design §5. Adapters:
 :class:`~drsorch.store.sqlite.SqliteStore` (the embedded default) and
 :class:`~drsorch.store.memory.MemoryStore` (a fake for tests); DynamoDB comes later. The
 argument checks every adapter shares live here, so they all refuse the same input.
@@ -10,7 +15,7 @@ argument checks every adapter shares live here, so they all refuse the same inpu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -25,10 +30,13 @@ __all__ = [
     "HistoryStore",
     "Lease",
     "LeaseStore",
+    "RecordParts",
     "StoreConfigError",
+    "assemble",
     "check_claim",
     "check_held",
     "check_query",
+    "parts_of",
     "resolve_id",
     "shortest_unique_prefixes",
 ]
@@ -43,9 +51,68 @@ class StoreConfigError(StoreError):
     """The store was named wrongly (a bad URL, an unsupported kind): bad input, not a fault."""
 
 
+@dataclass(frozen=True)
+class RecordParts:
+    """One save of an execution record, in the parts a store keeps apart.
+
+    ``summary`` is the record's JSON form without ``WaveStatus``; ``wave_numbers`` names
+    every wave of the record, in its order; ``waves`` holds the JSON form of the waves to
+    write, by number: all of them (``whole``) or only those that changed since this engine
+    last saved. A whole save also drops waves the record no longer has."""
+
+    execution_id: str
+    plan_id: str
+    status: str
+    start_time: float
+    summary: Mapping[str, Any]
+    wave_numbers: Sequence[int]
+    waves: Mapping[int, Mapping[str, Any]]
+
+    @property
+    def whole(self) -> bool:
+        return len(self.waves) == len(self.wave_numbers)
+
+
+def parts_of(record: ExecutionRecord, changed: Iterable[int] | None = None) -> RecordParts:
+    """``record`` in parts; only the waves numbered in ``changed`` (default: every wave)."""
+    wanted = None if changed is None else set(changed)
+    summary = record.model_dump(mode="json", exclude={"WaveStatus"})
+    return RecordParts(
+        execution_id=record.ExecutionId,
+        plan_id=record.PlanId,
+        status=record.Status.value,
+        start_time=record.StartTime,
+        summary=summary,
+        wave_numbers=[wave.WaveNumber for wave in record.WaveStatus],
+        waves={
+            wave.WaveNumber: wave.to_dict()
+            for wave in record.WaveStatus
+            if wanted is None or wave.WaveNumber in wanted
+        },
+    )
+
+
+def assemble(summary: Mapping[str, Any], waves: Iterable[Any]) -> dict[str, Any]:
+    """The record's JSON form again, from its summary and its waves in order."""
+    return {**summary, "WaveStatus": list(waves)}
+
+
 @runtime_checkable
 class HistoryStore(Protocol):
     """Where execution records live."""
+
+    def put_parts(
+        self,
+        parts: RecordParts,
+        state: Mapping[str, Any] | None = None,
+        *,
+        lease: Lease | None = None,
+    ) -> None:
+        """Save the record's summary and the waves in ``parts`` (see :class:`RecordParts`),
+        with ``state`` and ``lease`` as :meth:`put` takes them, all or nothing: one
+        transaction where the store has them; otherwise waves first and the summary last,
+        so a reader never sees a summary ahead of its waves."""
+        ...
 
     def put(
         self,
@@ -54,7 +121,8 @@ class HistoryStore(Protocol):
         *,
         lease: Lease | None = None,
     ) -> None:
-        """Create the record, or replace the whole stored record with the same ExecutionId.
+        """Create the record, or replace the whole stored record with the same ExecutionId
+        (:meth:`put_parts` with every wave).
 
         ``state`` is the engine's JSON state of that execution, kept beside the record so a
         crashed run can be resumed; None leaves a state saved earlier as it is. With a

@@ -1,7 +1,8 @@
 """An in-memory history store: the fake adapter that tests of the runner inject.
 
-It behaves like the SQLite store (same ordering, same copies-not-references semantics) so
-a test written against it holds for the real one.
+It behaves like the SQLite store (same ordering, same copies-not-references semantics, the
+record kept in the same parts: a summary and one JSON text per wave) so a test written
+against it holds for the real one.
 """
 
 from __future__ import annotations
@@ -16,19 +17,25 @@ from drsorch.store.base import (
     DEFAULT_LIMIT,
     Damaged,
     Lease,
+    RecordParts,
+    assemble,
     check_claim,
     check_held,
     check_query,
+    parts_of,
 )
 
 __all__ = ["MemoryStore"]
 
 
 class MemoryStore:
-    """Records kept in a dict, as their JSON form, so later edits of a put record do not leak."""
+    """Records kept in dicts, as the JSON text of their parts, so later edits of a put record
+    do not leak: ``_summaries`` (with the columns queries use), ``_waves`` by number."""
 
     def __init__(self) -> None:
-        self._records: dict[str, ExecutionRecord] = {}
+        #: execution id -> (plan id, status, start time, the summary's JSON text)
+        self._summaries: dict[str, tuple[str, str, float, str]] = {}
+        self._waves: dict[str, dict[int, tuple[int, str]]] = {}
         self._states: dict[str, str] = {}
         self._leases: dict[str, Lease] = {}
         self._lock = threading.Lock()
@@ -40,13 +47,37 @@ class MemoryStore:
         *,
         lease: Lease | None = None,
     ) -> None:
+        self.put_parts(parts_of(record), state, lease=lease)
+
+    def put_parts(
+        self,
+        parts: RecordParts,
+        state: Mapping[str, Any] | None = None,
+        *,
+        lease: Lease | None = None,
+    ) -> None:
+        execution_id = parts.execution_id
+        position = {number: i for i, number in enumerate(parts.wave_numbers)}
+        waves = {n: (position[n], json.dumps(wave)) for n, wave in parts.waves.items()}
+        summary = json.dumps(parts.summary)
         with self._lock:
             if lease is not None:
-                check_held(record.ExecutionId, self._leases.get(record.ExecutionId), lease)
-                self._leases[record.ExecutionId] = lease
-            self._records[record.ExecutionId] = record.model_copy(deep=True)
+                check_held(execution_id, self._leases.get(execution_id), lease)
+                self._leases[execution_id] = lease
+            self._summaries[execution_id] = (parts.plan_id, parts.status, parts.start_time, summary)
+            if parts.whole:
+                self._waves[execution_id] = waves
+            else:
+                self._waves.setdefault(execution_id, {}).update(waves)
             if state is not None:
-                self._states[record.ExecutionId] = json.dumps(state)
+                self._states[execution_id] = json.dumps(state)
+
+    def _read(self, execution_id: str) -> ExecutionRecord:
+        """The whole record, from its parts (the caller holds the lock)."""
+        summary = self._summaries[execution_id][3]
+        waves = sorted(self._waves.get(execution_id, {}).values())
+        data = assemble(json.loads(summary), (json.loads(text) for _, text in waves))
+        return ExecutionRecord.from_dict(data)
 
     def get_state(self, execution_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -55,8 +86,7 @@ class MemoryStore:
 
     def get(self, execution_id: str) -> ExecutionRecord | None:
         with self._lock:
-            record = self._records.get(execution_id)
-            return record.model_copy(deep=True) if record else None
+            return self._read(execution_id) if execution_id in self._summaries else None
 
     def query(
         self,
@@ -69,18 +99,18 @@ class MemoryStore:
         wanted = check_query(status, limit)
         with self._lock:
             found = [
-                r
-                for r in self._records.values()
-                if (plan_id is None or r.PlanId == plan_id)
-                and (wanted is None or r.Status == wanted)
+                (start, execution_id)
+                for execution_id, (plan, status_, start, _) in self._summaries.items()
+                if (plan_id is None or plan == plan_id)
+                and (wanted is None or status_ == wanted.value)
             ]
-        found.sort(key=lambda r: (r.StartTime, r.ExecutionId), reverse=True)
-        return [r.model_copy(deep=True) for r in found[:limit]]
+            found.sort(reverse=True)
+            return [self._read(execution_id) for _, execution_id in found[:limit]]
 
     def find_ids(self, prefix: str, limit: int = DEFAULT_LIMIT) -> list[str]:
         check_query(None, limit)
         with self._lock:
-            found = sorted(i for i in self._records if i.startswith(prefix))
+            found = sorted(i for i in self._summaries if i.startswith(prefix))
         return found[:limit]
 
     def claim(self, execution_id: str, lease: Lease, now: float, *, takeover: bool = False) -> None:

@@ -1,11 +1,16 @@
 """The embedded history store: one SQLite file (design §5, §6 — the default store).
 
 One row per execution: the columns the queries filter and sort on (execution_id, plan_id,
-status, start_time) beside the whole record as JSON text, so the record's shape can grow
-without a migration. Several processes may write the same file at once (two ``drsorch run``
-in parallel, ``drsorch history`` while a run writes): WAL journal mode lets readers go on
-during a write, ``busy_timeout`` makes a writer wait for the lock, writes are short
-``BEGIN IMMEDIATE`` transactions (so no reader-to-writer upgrade can deadlock), and a
+status, start_time) beside the record's summary as JSON text, and one row per wave with
+that wave's record (schema 5, issue 9): a save rewrites the summary and only the waves that
+changed, so saving a 10 000-server execution costs what moved, not the whole record. The
+JSON keeps the record's shape free to grow without a migration; readers get the whole
+record back, read in one snapshot.
+
+Several processes may write the same file at once (two ``drsorch run`` in parallel,
+``drsorch history`` while a run writes): WAL journal mode lets readers go on during a write,
+``busy_timeout`` makes a writer wait for the lock, writes are short ``BEGIN IMMEDIATE``
+transactions (so no reader-to-writer upgrade can deadlock), and a
 "database is locked" that outlasts the timeout is retried a few times more.
 
 The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` are applied in
@@ -13,7 +18,9 @@ order on open. A file written by a newer drsorch (a version past the list) is re
 Every ``sqlite3`` error leaves here as a :class:`~drsorch.errors.StoreError`.
 
 Leases (design §5) are rows of their own table, written in the same transactions as the
-records, so a conditional save and a takeover can never interleave. A reader
+records, so a conditional save and a takeover can never interleave. A lease renewal alone is
+committed without waiting for the disk (``synchronous=NORMAL``: a power cut can only make
+it expire sooner, and WAL never corrupts); every record save waits for the disk. A reader
 (``read_only=True``: ``history``, ``show``) opens the file read-only, never migrates it and
 never creates it. The file holds engine state, so it is created private to its user (0600,
 its directory 0700), and a damaged file is reported when it is opened (``quick_check``); a
@@ -42,10 +49,13 @@ from drsorch.store.base import (
     DEFAULT_LIMIT,
     Damaged,
     Lease,
+    RecordParts,
     StoreConfigError,
+    assemble,
     check_claim,
     check_held,
     check_query,
+    parts_of,
 )
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore"]
@@ -80,6 +90,33 @@ MIGRATIONS: Sequence[Sequence[str]] = (
             expires_at   REAL NOT NULL
         )""",
     ),
+    # 5: a record in parts (issue 9): the row keeps the summary, each wave has a row. A
+    # record that cannot be split (not JSON, waves without a whole number or repeated) is
+    # left whole, and reads as damaged as it did.
+    (
+        """CREATE TABLE waves (
+            execution_id TEXT NOT NULL,
+            wave_number  INTEGER NOT NULL,
+            position     INTEGER NOT NULL,
+            record       TEXT NOT NULL,
+            PRIMARY KEY (execution_id, wave_number)
+        ) WITHOUT ROWID""",
+        """CREATE TEMP TABLE splittable AS
+            SELECT e.execution_id FROM executions AS e
+            WHERE json_valid(e.record)
+            AND json_type(e.record, '$.WaveStatus') = 'array'
+            AND (SELECT count(DISTINCT json_extract(w.value, '$.WaveNumber'))
+                 FROM json_each(e.record, '$.WaveStatus') AS w
+                 WHERE json_type(w.value, '$.WaveNumber') = 'integer')
+                = json_array_length(e.record, '$.WaveStatus')""",
+        """INSERT INTO waves (execution_id, wave_number, position, record)
+            SELECT e.execution_id, json_extract(w.value, '$.WaveNumber'), w.key, w.value
+            FROM executions AS e, json_each(e.record, '$.WaveStatus') AS w
+            WHERE e.execution_id IN (SELECT execution_id FROM splittable)""",
+        """UPDATE executions SET record = json_remove(record, '$.WaveStatus')
+            WHERE execution_id IN (SELECT execution_id FROM splittable)""",
+        "DROP TABLE temp.splittable",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -88,6 +125,10 @@ DEFAULT_BUSY_TIMEOUT = 10.0
 #: Extra attempts, with back-off, after a "database is locked" that outlasted the timeout.
 LOCK_RETRIES = 3
 _LOCK_BACKOFF = 0.2
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))
 
 
 def _is_lock_error(exc: sqlite3.Error) -> bool:
@@ -127,6 +168,7 @@ class SqliteStore:
         self.read_only = read_only
         self._clock = clock or RealClock()
         self._lock = threading.RLock()
+        self._durable = True  # PRAGMA synchronous is FULL (SQLite's default) until changed
         self._conn = self._connect(busy_timeout)
         self._version = SCHEMA_VERSION
         try:
@@ -254,18 +296,33 @@ class SqliteStore:
         *,
         lease: Lease | None = None,
     ) -> None:
+        self.put_parts(parts_of(record), state, lease=lease)
+
+    def put_parts(
+        self,
+        parts: RecordParts,
+        state: Mapping[str, Any] | None = None,
+        *,
+        lease: Lease | None = None,
+    ) -> None:
+        execution_id = parts.execution_id
         row = (
-            record.ExecutionId,
-            record.PlanId,
-            record.Status.value,
-            record.StartTime,
-            json.dumps(record.to_dict(), separators=(",", ":")),
-            None if state is None else json.dumps(state, separators=(",", ":")),
+            execution_id,
+            parts.plan_id,
+            parts.status,
+            parts.start_time,
+            _dumps(parts.summary),
+            None if state is None else _dumps(state),
         )
+        position = {number: i for i, number in enumerate(parts.wave_numbers)}
+        waves = [
+            (execution_id, number, position[number], _dumps(wave))
+            for number, wave in parts.waves.items()
+        ]
 
         def write(conn: sqlite3.Connection) -> None:
             if lease is not None:
-                self._renew_in(conn, record.ExecutionId, lease)
+                self._renew_in(conn, execution_id, lease)
             conn.execute(
                 "INSERT INTO executions"
                 " (execution_id, plan_id, status, start_time, record, engine_state)"
@@ -274,6 +331,14 @@ class SqliteStore:
                 " start_time = excluded.start_time, record = excluded.record,"
                 " engine_state = COALESCE(excluded.engine_state, engine_state)",
                 row,
+            )
+            if parts.whole:
+                conn.execute("DELETE FROM waves WHERE execution_id = ?", (execution_id,))
+            conn.executemany(
+                "INSERT INTO waves (execution_id, wave_number, position, record)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (execution_id, wave_number) DO UPDATE SET"
+                " position = excluded.position, record = excluded.record",
+                waves,
             )
 
         self._transaction(write)
@@ -297,13 +362,15 @@ class SqliteStore:
         return state if isinstance(state, dict) else None
 
     def get(self, execution_id: str) -> ExecutionRecord | None:
-        rows = self._run(
-            lambda conn: conn.execute(
+        def read(conn: sqlite3.Connection) -> list[tuple[str, str, list[str]]]:
+            rows = conn.execute(
                 "SELECT execution_id, record FROM executions WHERE execution_id = ?",
                 (execution_id,),
             ).fetchall()
-        )
-        return self._parse(rows[0]) if rows else None
+            return self._with_waves(conn, rows)
+
+        found = self._run(lambda conn: self._snapshot(conn, read))
+        return self._parse(found[0]) if found else None
 
     def query(
         self,
@@ -333,8 +400,12 @@ class SqliteStore:
             wanted_rows = limit - len(found)
             page: tuple[object, ...] = (*args, wanted_rows, offset)
 
-            def read(conn: sqlite3.Connection, page: tuple[object, ...] = page) -> list[Any]:
-                return conn.execute(sql, page).fetchall()
+            def read(
+                conn: sqlite3.Connection, page: tuple[object, ...] = page
+            ) -> list[tuple[str, str, list[str]]]:
+                return self._snapshot(
+                    conn, lambda conn: self._with_waves(conn, conn.execute(sql, page).fetchall())
+                )
 
             rows = self._run(read)
             for row in rows:
@@ -378,7 +449,7 @@ class SqliteStore:
         self._transaction(write)
 
     def renew(self, execution_id: str, lease: Lease) -> None:
-        self._transaction(lambda conn: self._renew_in(conn, execution_id, lease))
+        self._transaction(lambda conn: self._renew_in(conn, execution_id, lease), durable=False)
 
     def release(self, execution_id: str, holder: str) -> None:
         self._run(
@@ -394,6 +465,33 @@ class SqliteStore:
         if self._version < 4:
             return None
         return self._run(lambda conn: self._lease_in(conn, execution_id))
+
+    def _with_waves(
+        self, conn: sqlite3.Connection, rows: list[tuple[str, str]]
+    ) -> list[tuple[str, str, list[str]]]:
+        """Each (execution_id, summary) row with its waves' records, in the record's order."""
+        if not rows:
+            return []
+        waves: dict[str, list[str]] = {str(row[0]): [] for row in rows}
+        if self._version >= 5:
+            marks = ", ".join("?" * len(waves))
+            for execution_id, text in conn.execute(
+                f"SELECT execution_id, record FROM waves WHERE execution_id IN ({marks})"
+                " ORDER BY execution_id, position",
+                list(waves),
+            ):
+                waves[execution_id].append(text)
+        return [(str(row[0]), row[1], waves[str(row[0])]) for row in rows]
+
+    @staticmethod
+    def _snapshot(conn: sqlite3.Connection, read: Callable[[sqlite3.Connection], T]) -> T:
+        """``read`` in one read transaction: a summary and its waves from the same save."""
+        conn.execute("BEGIN")
+        try:
+            return read(conn)
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
 
     @classmethod
     def _renew_in(cls, conn: sqlite3.Connection, execution_id: str, lease: Lease) -> None:
@@ -430,13 +528,18 @@ class SqliteStore:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _transaction(self, body: Callable[[sqlite3.Connection], None]) -> None:
-        """Run ``body`` as one short write transaction (retried on lock errors)."""
-        self._run(self._writing(lambda conn: self._in_transaction(conn, body)))
+    def _transaction(
+        self, body: Callable[[sqlite3.Connection], None], *, durable: bool = True
+    ) -> None:
+        """Run ``body`` as one short write transaction (retried on lock errors); one that is
+        not ``durable`` commits without waiting for the disk."""
+        self._run(self._writing(lambda conn: self._in_transaction(conn, body, durable)))
 
-    @staticmethod
     def _in_transaction(
-        conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], None]
+        self,
+        conn: sqlite3.Connection,
+        body: Callable[[sqlite3.Connection], None],
+        durable: bool = True,
     ) -> None:
         try:
             if conn.in_transaction:
@@ -444,6 +547,9 @@ class SqliteStore:
                 # left this one open: it never commits, and must not block the next write
                 # (the FAILED record of the very engine that was interrupted).
                 conn.execute("ROLLBACK")
+            if durable != self._durable:
+                conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+                self._durable = durable
             conn.execute("BEGIN IMMEDIATE")
             body(conn)
             conn.execute("COMMIT")
@@ -473,10 +579,15 @@ class SqliteStore:
                 kind = StoreDamagedError if _is_damage(exc) else StoreError
                 raise kind(f"history store {self.path}: {_describe(exc)}") from exc
 
-    def _parse(self, row: tuple[str, str]) -> ExecutionRecord:
-        execution_id, text = row
+    def _parse(self, row: tuple[str, str, list[str]]) -> ExecutionRecord:
+        execution_id, text, waves = row
         try:
-            return ExecutionRecord.from_dict(json.loads(text))
+            data = json.loads(text)
+            # A record the migration could not split (or a file read before it was
+            # migrated) keeps its WaveStatus and no wave rows: it is read whole.
+            if isinstance(data, dict) and (waves or "WaveStatus" not in data):
+                data = assemble(data, (json.loads(wave) for wave in waves))
+            return ExecutionRecord.from_dict(data)
         except (ValueError, ValidationError) as exc:
             reason = str(exc).splitlines()[0]
             raise StoreDamagedError(
