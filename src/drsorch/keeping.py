@@ -14,6 +14,8 @@ the choice of what to save lives with the store's logic, on the injected clock).
 - **the record**: validated from the state, reusing the model of every wave that did not
   change since the last save (10 000 servers save often), and saved in parts: the summary
   and only the waves that changed (:meth:`~drsorch.store.base.HistoryStore.put_parts`);
+  the engine state likewise, in the parts of :func:`~drsorch.store.base.split_state`,
+  each written only when it differs from the copy last saved;
   secrets never reach the store (:mod:`drsorch.redaction`);
 - **the last word of a broken engine**: a FAILED record even when the state makes no
   valid record (the summary and its errors are kept).
@@ -23,6 +25,7 @@ Any driver (the local runner, a Lambda step) uses it as it is.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -37,10 +40,22 @@ from drsorch.errors import LeaseLostError, RefusedError
 from drsorch.history import ErrorEntry, ExecutionRecord, WaveRecord
 from drsorch.ownership import DEFAULT_LEASE_SECONDS, new_holder
 from drsorch.redaction import for_disk, restore
-from drsorch.store.base import HistoryStore, Lease, LeaseStore, parts_of
+from drsorch.store.base import (
+    HistoryStore,
+    Lease,
+    LeaseStore,
+    StateParts,
+    parts_of,
+    split_state,
+)
 from drsorch.text import printable
 
 __all__ = ["Keeper"]
+
+
+def _snapshot(part: Any) -> Any:
+    """A copy of a saved state part that later changes of the state cannot reach."""
+    return json.loads(json.dumps(part))
 
 
 class Keeper:
@@ -74,6 +89,8 @@ class Keeper:
         self._wave_models: dict[int, tuple[dict[str, Any], WaveRecord]] = {}
         #: The wave models of the record last saved (a save writes the others only).
         self._saved_models: dict[int, WaveRecord] = {}
+        #: A copy of each part of the engine state last saved (a save writes the others).
+        self._saved_state: dict[str, Any] = {}
 
     # -- the lease ---------------------------------------------------------------------------
 
@@ -139,7 +156,7 @@ class Keeper:
         if not (force or wave_change or due):
             return
         lease = self._next_lease()
-        saved = for_disk(state) if self.keep_state else None
+        saved = self._state_parts(state) if self.keep_state else None
         record = self.record(state)
         # Only the waves whose record changed since the last save are written: a wave
         # unchanged keeps its cached model, so identity says what moved.
@@ -149,9 +166,23 @@ class Keeper:
         self.store.put_parts(parts_of(record, changed), saved, lease=lease)
         self._lease = lease
         self._saved_models = {w.WaveNumber: w for w in record.WaveStatus}
+        if saved is not None:
+            kept = {
+                name: self._saved_state[name] for name in saved.names if name not in saved.parts
+            }
+            kept.update((name, _snapshot(body)) for name, body in saved.parts.items())
+            self._saved_state = kept
         self.saved_status = record.Status
         self._saved_revision, self._saved_waves = state["revision"], waves
         self._saved_at = self.clock.now()
+
+    def _state_parts(self, state: State) -> StateParts:
+        """The parts of ``state`` to save: those that differ from the copy last saved."""
+        current = split_state(for_disk(state))
+        changed = {
+            name: part for name, part in current.items() if self._saved_state.get(name) != part
+        }
+        return StateParts(list(current), changed)
 
     def save_ahead_of_launch(self, state: State) -> None:
         """Write ahead: the saved state names every launch before it goes out, so a resume

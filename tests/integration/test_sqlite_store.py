@@ -178,6 +178,25 @@ def test_an_older_file_is_upgraded_keeping_its_records(db: Path, version: int) -
     conn.close()
 
 
+def test_a_state_saved_whole_before_schema_6_is_read_as_it_was(db: Path) -> None:
+    record = make_record(11)
+    _old_file(db, 5, [])
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "INSERT INTO executions (execution_id, plan_id, status, start_time, record,"
+        " engine_state) VALUES (?, ?, ?, ?, ?, ?)",
+        (*_whole_row(record), json.dumps({"revision": 3, "servers": {}})),
+    )
+    conn.commit()
+    conn.close()
+    with SqliteStore(db, read_only=True) as reader:  # not migrated: read from the column
+        assert reader.get_state(record.ExecutionId) == {"revision": 3, "servers": {}}
+    with SqliteStore(db) as store:  # migrated: the whole state is one part
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.get_state(record.ExecutionId) == {"revision": 3, "servers": {}}
+        assert store.get(record.ExecutionId) == record
+
+
 def test_a_record_the_upgrade_cannot_split_still_reads_as_damaged(db: Path) -> None:
     good = make_record(9)
     bad = make_record(10)

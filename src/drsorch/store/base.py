@@ -6,8 +6,10 @@ an execution. Every adapter implements both.
 
 A record is kept in parts (issue 9: a save costs what changed, and no part outgrows a
 DynamoDB item): its summary (every field but ``WaveStatus``), one part per wave, and the
-engine state. :meth:`HistoryStore.put_parts` writes the summary and only the waves given;
-readers always get the whole record back, in the shape of design §5. Adapters:
+engine state, itself in parts (:func:`split_state`: the plan, the execution's own fields,
+and one part per wave with its servers and launches). :meth:`HistoryStore.put_parts`
+writes the summary and only the parts given; readers always get the whole record (and
+:meth:`HistoryStore.get_state` the whole state) back, in the shape of design §5. Adapters:
 :class:`~drsorch.store.sqlite.SqliteStore` (the embedded default) and
 :class:`~drsorch.store.memory.MemoryStore` (a fake for tests); DynamoDB comes later. The
 argument checks every adapter shares live here, so they all refuse the same input.
@@ -26,19 +28,23 @@ from drsorch.history import ExecutionRecord
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "WHOLE_STATE",
     "Damaged",
     "HistoryStore",
     "Lease",
     "LeaseStore",
     "RecordParts",
+    "StateParts",
     "StoreConfigError",
     "assemble",
     "check_claim",
     "check_held",
     "check_query",
+    "join_state",
     "parts_of",
     "resolve_id",
     "shortest_unique_prefixes",
+    "split_state",
 ]
 
 DEFAULT_LIMIT = 20
@@ -97,6 +103,74 @@ def assemble(summary: Mapping[str, Any], waves: Iterable[Any]) -> dict[str, Any]
     return {**summary, "WaveStatus": list(waves)}
 
 
+#: The name of the one part a state that cannot be split is kept in (whole).
+WHOLE_STATE = "state"
+
+
+@dataclass(frozen=True)
+class StateParts:
+    """One save of an engine state, in parts: ``names`` is every part the state has now,
+    ``parts`` the JSON-ready parts to write (all of them, or those that changed)."""
+
+    names: Sequence[str]
+    parts: Mapping[str, Any]
+
+    @property
+    def whole(self) -> bool:
+        return len(self.parts) == len(self.names)
+
+    @classmethod
+    def of(cls, state: Mapping[str, Any]) -> StateParts:
+        """Every part of ``state``."""
+        parts = split_state(state)
+        return cls(list(parts), parts)
+
+
+def split_state(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine state in parts: ``plan`` (written once), ``core`` (the execution's own
+    fields, with the order of waves and launches) and ``wave:N`` per wave (the wave, its
+    servers, its launches), so a save writes what moved. A state whose servers or
+    launches name a wave it does not have is kept whole, as :data:`WHOLE_STATE`."""
+    try:
+        waves = state["waves"]
+        by_wave: dict[Any, dict[str, Any]] = {
+            w["number"]: {"wave": w, "servers": {}, "launches": {}} for w in waves
+        }
+        for sid, server in state["servers"].items():
+            by_wave[server["wave"]]["servers"][sid] = server
+        for token, launch in state["launches"].items():
+            by_wave[launch["wave"]]["launches"][token] = launch
+    except (KeyError, TypeError, AttributeError):
+        return {WHOLE_STATE: state}
+    core = {k: v for k, v in state.items() if k not in ("plan", "waves", "servers", "launches")}
+    core["parts"] = {"waves": list(by_wave), "launches": list(state["launches"])}
+    parts: dict[str, Any] = {"core": core}
+    if "plan" in state:
+        parts["plan"] = state["plan"]
+    parts.update((f"wave:{number}", part) for number, part in by_wave.items())
+    return parts
+
+
+def join_state(parts: Mapping[str, Any]) -> dict[str, Any]:
+    """The state :func:`split_state` split. Raises KeyError or TypeError when a part is
+    missing or is not what it should be (the caller says the saved state is damaged)."""
+    if WHOLE_STATE in parts:
+        return dict(parts[WHOLE_STATE])
+    core = dict(parts["core"])
+    layout = core.pop("parts")
+    waves = [parts[f"wave:{number}"] for number in layout["waves"]]
+    launches = {token: launch for w in waves for token, launch in w["launches"].items()}
+    state = {
+        **core,
+        "waves": [w["wave"] for w in waves],
+        "servers": {sid: server for w in waves for sid, server in w["servers"].items()},
+        "launches": {token: launches[token] for token in layout["launches"]},
+    }
+    if "plan" in parts:
+        state["plan"] = parts["plan"]
+    return state
+
+
 @runtime_checkable
 class HistoryStore(Protocol):
     """Where execution records live."""
@@ -104,14 +178,15 @@ class HistoryStore(Protocol):
     def put_parts(
         self,
         parts: RecordParts,
-        state: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any] | StateParts | None = None,
         *,
         lease: Lease | None = None,
     ) -> None:
         """Save the record's summary and the waves in ``parts`` (see :class:`RecordParts`),
-        with ``state`` and ``lease`` as :meth:`put` takes them, all or nothing: one
-        transaction where the store has them; otherwise waves first and the summary last,
-        so a reader never sees a summary ahead of its waves."""
+        and ``state`` (a whole state, or :class:`StateParts` to write only some; a whole
+        one drops the parts it no longer has), with ``lease`` as :meth:`put` takes it, all
+        or nothing: one transaction where the store has them; otherwise the state and the
+        waves first and the summary last, so a reader never sees a summary ahead of them."""
         ...
 
     def put(

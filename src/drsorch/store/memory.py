@@ -18,10 +18,12 @@ from drsorch.store.base import (
     Damaged,
     Lease,
     RecordParts,
+    StateParts,
     assemble,
     check_claim,
     check_held,
     check_query,
+    join_state,
     parts_of,
 )
 
@@ -36,7 +38,7 @@ class MemoryStore:
         #: execution id -> (plan id, status, start time, the summary's JSON text)
         self._summaries: dict[str, tuple[str, str, float, str]] = {}
         self._waves: dict[str, dict[int, tuple[int, str]]] = {}
-        self._states: dict[str, str] = {}
+        self._states: dict[str, dict[str, str]] = {}  # execution id -> part name -> JSON
         self._leases: dict[str, Lease] = {}
         self._lock = threading.Lock()
 
@@ -52,7 +54,7 @@ class MemoryStore:
     def put_parts(
         self,
         parts: RecordParts,
-        state: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any] | StateParts | None = None,
         *,
         lease: Lease | None = None,
     ) -> None:
@@ -60,6 +62,12 @@ class MemoryStore:
         position = {number: i for i, number in enumerate(parts.wave_numbers)}
         waves = {n: (position[n], json.dumps(wave)) for n, wave in parts.waves.items()}
         summary = json.dumps(parts.summary)
+        state_parts = StateParts.of(state) if isinstance(state, Mapping) else state
+        texts = (
+            {}
+            if state_parts is None
+            else {name: json.dumps(body) for name, body in state_parts.parts.items()}
+        )
         with self._lock:
             if lease is not None:
                 check_held(execution_id, self._leases.get(execution_id), lease)
@@ -69,8 +77,10 @@ class MemoryStore:
                 self._waves[execution_id] = waves
             else:
                 self._waves.setdefault(execution_id, {}).update(waves)
-            if state is not None:
-                self._states[execution_id] = json.dumps(state)
+            if state_parts is not None and state_parts.whole:
+                self._states[execution_id] = texts
+            elif state_parts is not None:
+                self._states.setdefault(execution_id, {}).update(texts)
 
     def _read(self, execution_id: str) -> ExecutionRecord:
         """The whole record, from its parts (the caller holds the lock)."""
@@ -81,8 +91,10 @@ class MemoryStore:
 
     def get_state(self, execution_id: str) -> dict[str, Any] | None:
         with self._lock:
-            text = self._states.get(execution_id)
-        return None if text is None else dict(json.loads(text))
+            texts = dict(self._states.get(execution_id, {}))
+        if not texts:
+            return None
+        return join_state({name: json.loads(text) for name, text in texts.items()})
 
     def get(self, execution_id: str) -> ExecutionRecord | None:
         with self._lock:

@@ -50,11 +50,13 @@ from drsorch.store.base import (
     Damaged,
     Lease,
     RecordParts,
+    StateParts,
     StoreConfigError,
     assemble,
     check_claim,
     check_held,
     check_query,
+    join_state,
     parts_of,
 )
 
@@ -116,6 +118,20 @@ MIGRATIONS: Sequence[Sequence[str]] = (
         """UPDATE executions SET record = json_remove(record, '$.WaveStatus')
             WHERE execution_id IN (SELECT execution_id FROM splittable)""",
         "DROP TABLE temp.splittable",
+    ),
+    # 6: the engine state in parts too (issue 9): one row per part; a state saved whole
+    # before is one part, "state", and is read as it was.
+    (
+        """CREATE TABLE state_parts (
+            execution_id TEXT NOT NULL,
+            name         TEXT NOT NULL,
+            body         TEXT NOT NULL,
+            PRIMARY KEY (execution_id, name)
+        ) WITHOUT ROWID""",
+        """INSERT INTO state_parts (execution_id, name, body)
+            SELECT execution_id, 'state', engine_state FROM executions
+            WHERE engine_state IS NOT NULL""",
+        "UPDATE executions SET engine_state = NULL",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -301,18 +317,17 @@ class SqliteStore:
     def put_parts(
         self,
         parts: RecordParts,
-        state: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any] | StateParts | None = None,
         *,
         lease: Lease | None = None,
     ) -> None:
         execution_id = parts.execution_id
-        row = (
-            execution_id,
-            parts.plan_id,
-            parts.status,
-            parts.start_time,
-            _dumps(parts.summary),
-            None if state is None else _dumps(state),
+        row = (execution_id, parts.plan_id, parts.status, parts.start_time, _dumps(parts.summary))
+        state_parts = StateParts.of(state) if isinstance(state, Mapping) else state
+        state_rows = (
+            []
+            if state_parts is None
+            else [(execution_id, name, _dumps(body)) for name, body in state_parts.parts.items()]
         )
         position = {number: i for i, number in enumerate(parts.wave_numbers)}
         waves = [
@@ -324,13 +339,18 @@ class SqliteStore:
             if lease is not None:
                 self._renew_in(conn, execution_id, lease)
             conn.execute(
-                "INSERT INTO executions"
-                " (execution_id, plan_id, status, start_time, record, engine_state)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
+                "INSERT INTO executions (execution_id, plan_id, status, start_time, record)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
                 " plan_id = excluded.plan_id, status = excluded.status,"
-                " start_time = excluded.start_time, record = excluded.record,"
-                " engine_state = COALESCE(excluded.engine_state, engine_state)",
+                " start_time = excluded.start_time, record = excluded.record",
                 row,
+            )
+            if state_parts is not None and state_parts.whole:
+                conn.execute("DELETE FROM state_parts WHERE execution_id = ?", (execution_id,))
+            conn.executemany(
+                "INSERT INTO state_parts (execution_id, name, body) VALUES (?, ?, ?)"
+                " ON CONFLICT (execution_id, name) DO UPDATE SET body = excluded.body",
+                state_rows,
             )
             if parts.whole:
                 conn.execute("DELETE FROM waves WHERE execution_id = ?", (execution_id,))
@@ -346,20 +366,23 @@ class SqliteStore:
     def get_state(self, execution_id: str) -> dict[str, Any] | None:
         if self._version < 3:
             return None
+        if self._version < 6:  # a file read before it was migrated: the state is whole
+            sql = "SELECT 'state', engine_state FROM executions WHERE execution_id = ?"
+        else:
+            sql = "SELECT name, body FROM state_parts WHERE execution_id = ?"
         rows = self._run(
-            lambda conn: conn.execute(
-                "SELECT engine_state FROM executions WHERE execution_id = ?", (execution_id,)
-            ).fetchall()
+            lambda conn: self._snapshot(conn, lambda c: c.execute(sql, (execution_id,)).fetchall())
         )
-        if not rows or rows[0][0] is None:
+        rows = [row for row in rows if row[1] is not None]
+        if not rows:
             return None
         try:
-            state = json.loads(rows[0][0])
-        except json.JSONDecodeError as exc:
+            state = join_state({str(name): json.loads(body) for name, body in rows})
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StoreDamagedError(
                 f"history store {self.path}: the saved engine state of {execution_id} is damaged"
             ) from exc
-        return state if isinstance(state, dict) else None
+        return state
 
     def get(self, execution_id: str) -> ExecutionRecord | None:
         def read(conn: sqlite3.Connection) -> list[tuple[str, str, list[str]]]:
