@@ -6,6 +6,11 @@ overall, the 20 newest FAILED, and a single ``get``. Prints a table and exits no
 the median plan query misses the target.
 
     .venv/bin/python bench/bench_store.py [--records 1000] [--repeat 200] [--keep PATH]
+    .venv/bin/python bench/bench_store.py --records 100000 --unsynced-seeding
+
+``--unsynced-seeding`` seeds without waiting for the disk (``PRAGMA synchronous=OFF``): the
+queries timed afterwards are the same, and 100 000 records seed in minutes, not an hour.
+Issue 9 asks for ``history --plan P`` among 100 000 records under 10 ms p95.
 """
 
 from __future__ import annotations
@@ -42,12 +47,17 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--keep", type=Path, help="write the database here and keep it")
+    parser.add_argument(
+        "--unsynced-seeding", action="store_true", help="seed with PRAGMA synchronous=OFF"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "history.db"
         records = make_records(args.records, seed=7, plans=10)
         store = SqliteStore(path)
+        if args.unsynced_seeding:
+            store._conn.execute("PRAGMA synchronous = OFF")
         start = time.perf_counter()
         for record in records:
             store.put(record)  # one transaction per record, as the runner writes
