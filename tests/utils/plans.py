@@ -536,8 +536,9 @@ def _udigits(n: int, rng: random.Random) -> str:
 
 
 def _int_or(value: Any, default: int) -> int:
-    """``value`` if an earlier perturbation left it a plain integer, else ``default``."""
-    return value if type(value) is int else default
+    """``value`` if an earlier perturbation left it a plain integer a float can hold (a
+    huge integer from another perturbation would overflow ``float(n)``), else ``default``."""
+    return value if type(value) is int and abs(value) < 2**53 else default
 
 
 @dataclass(frozen=True)
@@ -745,6 +746,9 @@ def _p_deep_nesting(data: dict[str, Any], rng: random.Random) -> _Perturbed:
     for _ in range(rng.randint(40, 400)):
         value = [value] if rng.random() < 0.7 else {"k": value}
     field = rng.choice(["Description", "PlanName", "Waves[0].HealthCheck", "Waves[0].ServerIds"])
+    waves = data.get("Waves")
+    if not (isinstance(waves, list) and waves and isinstance(waves[0], dict)):
+        field = "Description"  # an earlier change left no first wave to nest into
     if field.startswith("Waves[0]."):
         data["Waves"][0][field.removeprefix("Waves[0].")] = value
     else:
@@ -758,7 +762,8 @@ _JUNK: tuple[Any, ...] = (None, [], {}, 1.5, -7, True, "x", [[[]]], {"a": {"b": 
 def _p_type_swap(data: dict[str, Any], rng: random.Random) -> _Perturbed:
     """Any field of the plan or of one wave gets a value of a random type."""
     waves = data["Waves"]
-    if rng.random() < 0.3:
+    whole_waves = isinstance(waves, list) and waves and all(isinstance(w, dict) for w in waves)
+    if rng.random() < 0.3 or not whole_waves:  # (a second swap may find Waves swapped)
         key = rng.choice(
             [
                 "PlanId",
@@ -816,8 +821,10 @@ FILE_PERTURBATION_KINDS: tuple[str, ...] = tuple(k for k in _PERTURBERS if k != 
 def perturb(data: dict[str, Any], kinds: Iterable[str], rng: random.Random) -> Perturbation:
     """A copy of a valid raw plan changed by each perturbation of ``kinds`` in turn."""
     changed = copy.deepcopy(data)
-    # Changes that replace whole structures go last, so the others find what they expect.
-    kinds = tuple(sorted(kinds, key=lambda k: k in {"deep_nesting", "type_swap"}))
+    # Changes that replace whole structures go last, so the others find what they expect;
+    # a type swap (which may replace Waves itself) after a deep nesting (which nests into
+    # the first wave).
+    kinds = tuple(sorted(kinds, key=lambda k: {"deep_nesting": 1, "type_swap": 2}.get(k, 0)))
     paths: list[str] = []
     verdicts: list[str] = []
     for kind in kinds:
