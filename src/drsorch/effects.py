@@ -66,7 +66,12 @@ class Effects:
             found = self.drs.describe_source_servers(cmd.server_ids)
         except AwsError as exc:
             return [m.ApiFailed("DescribeSourceServers", str(exc), fatal=True)]
-        return [m.ServersDescribed({sid: s.replication_state for sid, s in found.items()})]
+        return [
+            m.ServersDescribed(
+                {sid: s.replication_state for sid, s in found.items()},
+                hostnames={sid: s.hostname for sid, s in found.items() if s.hostname},
+            )
+        ]
 
     def _start_recovery(self, cmd: m.StartRecovery) -> list[m.Event]:
         self.before_launch()

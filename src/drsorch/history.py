@@ -95,6 +95,9 @@ class ServerResult(_Model):
     """What happened to one source server of a wave."""
 
     ServerId: ServerIdStr
+    #: What DRS calls the server (its hostname, else its FQDN, from DescribeSourceServers);
+    #: None when DRS gives neither, before the preflight, and in older records.
+    Hostname: str | None = None
     Status: ServerStatus
     JobId: str | None = None
     RecoveryInstanceId: str | None = None
@@ -184,6 +187,12 @@ class WaveRecord(_Model):
     WaveNumber: Annotated[int, Field(ge=0)]
     WaveName: str
     Status: WaveStatus
+    #: The waves it waited for: the plan's Dependencies, or the previous wave when it gave
+    #: none. None in records written before drsorch kept them.
+    DependsOn: list[Annotated[int, Field(ge=0)]] | None = None
+    #: How long its dependents waited after it ended (its WaitTimeSeconds); None in older
+    #: records. With DependsOn, what a report's critical path is drawn from.
+    WaitTimeSeconds: Annotated[int, Field(ge=0)] | None = None
     StartTime: Epoch | None = None
     EndTime: Epoch | None = None
     ServerResults: list[ServerResult] = Field(default_factory=list)
@@ -217,6 +226,9 @@ class ExecutionRecord(_Model):
     #: waves tolerate them (MaxFailedServers / MaxFailedPercent): "completed with failures".
     #: None in records written before drsorch kept it.
     FailedServerCount: Annotated[int, Field(ge=0)] | None = None
+    #: The plan's recovery-time objective (RtoTargetSeconds), which ``drsorch report``
+    #: measures the execution against; None when the plan gives none, and in older records.
+    RtoTargetSeconds: Annotated[int, Field(ge=1)] | None = None
     Errors: list[ErrorEntry] = Field(default_factory=list)
     #: Set once the end was announced (the plan names an SNS topic); None otherwise.
     Notification: NotificationEntry | None = None
@@ -246,6 +258,14 @@ class ExecutionRecord(_Model):
         servers = [s.ServerId for wave in self.WaveStatus for s in wave.ServerResults]
         if len(servers) != len(set(servers)):
             raise ValueError("a server appears more than once in WaveStatus")
+        known = set(numbers)
+        for wave in self.WaveStatus:
+            strangers = [n for n in wave.DependsOn or () if n not in known or n == wave.WaveNumber]
+            if strangers:
+                raise ValueError(
+                    f"wave {wave.WaveNumber} depends on {strangers}, which are not other waves "
+                    "of this execution"
+                )
         return self
 
     @model_validator(mode="after")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["markup_safe", "printable"]
+__all__ = ["format_duration", "markup_safe", "printable"]
 
 # C0 and C1 control characters, DEL, and the Unicode format/line controls that reorder or
 # hide text (soft hyphen, bidi marks and overrides, zero-width joiners, line/paragraph
@@ -44,3 +44,16 @@ def markup_safe(text: object) -> str:
     from rich.markup import escape
 
     return escape(printable(text))
+
+
+def format_duration(seconds: float | None) -> str:
+    """``1h02m03s`` / ``4m05s`` / ``12.5s``; '-' for None. Every view of an execution (the
+    terminal, a report page) says a duration this way."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

@@ -62,7 +62,11 @@ class World:
 
 
 def _announcer(
-    session: Any, plan: Plan, clock: Clock, endpoint_url: str | None
+    session: Any,
+    plan: Plan,
+    clock: Clock,
+    endpoint_url: str | None,
+    on_retry: Callable[..., None] | None = None,
 ) -> Announcer | None:
     """SNS through the caller's own credentials (not the target role: the notification is
     the caller's). With ``--endpoint-url`` SNS goes there too, unless
@@ -71,7 +75,8 @@ def _announcer(
     if topic is None:
         return None
     sns_endpoint = None if os.environ.get("AWS_ENDPOINT_URL_SNS") else endpoint_url
-    adapter = SnsAdapter(sns_client(session, topic, endpoint_url=sns_endpoint), RetryPolicy(clock))
+    retry = RetryPolicy(clock, on_retry=on_retry)
+    adapter = SnsAdapter(sns_client(session, topic, endpoint_url=sns_endpoint), retry)
 
     def announce(record: ExecutionRecord | None) -> NotifyResult | None:
         if record is None:
@@ -138,10 +143,12 @@ def _adapters(
     clock: Clock,
     on_retry: Callable[..., None] | None,
     endpoint_url: str | None = None,
+    on_lost_answer: Callable[[str], None] | None = None,
 ) -> tuple[DrsAdapter, Ec2Adapter]:
     retry = RetryPolicy(clock, on_retry=on_retry)
     drs_client, ec2_client = make_clients(session, endpoint_url=endpoint_url)
-    return DrsAdapter(drs_client, retry), Ec2Adapter(ec2_client, retry)
+    drs = DrsAdapter(drs_client, retry, on_lost_answer=on_lost_answer)
+    return drs, Ec2Adapter(ec2_client, retry)
 
 
 def _role_session(
@@ -174,13 +181,18 @@ def simulated(
     speed: float | None = None,
     clock: Clock | None = None,
     on_retry: Callable[..., None] | None = None,
+    on_lost_answer: Callable[[str], None] | None = None,
 ) -> World:
     """A simulated region holding the plan's servers, on a virtual (or sped-up) clock.
 
     ``seed`` defaults to the scenario's, else 0. A clock made here starts at the wall time:
     a virtual one (no ``speed``) at once, a sped-up one when the run starts (so the
     record's StartTime is the wall time then). Either way simulated time then runs ahead
-    of the wall: a simulated record's EndTime may lie in the future."""
+    of the wall: a simulated record's EndTime may lie in the future.
+
+    ``on_retry`` hears every retried AWS call (:data:`~drsorch.aws.retry.OnRetry`),
+    ``on_lost_answer`` every StartRecovery whose answer was lost and whose job was adopted
+    (``drsorch run -v``); :func:`real_aws` takes them too."""
     import boto3
 
     from drsorch.sim import Scenario, SimRegion, attach
@@ -227,7 +239,7 @@ def simulated(
     if accounts and target and target.role_arn:
         work_session, target_account = _role_session(session, target, execution_id, clock)
         attach(work_session, region)
-    drs, ec2 = _adapters(work_session, clock, on_retry)
+    drs, ec2 = _adapters(work_session, clock, on_retry, on_lost_answer=on_lost_answer)
     options = RunOptions(
         execution_id=execution_id,
         initiated_by=local_user(),
@@ -254,6 +266,7 @@ def real_aws(
     on_retry: Callable[..., None] | None = None,
     endpoint_url: str | None = None,
     execution_id: str | None = None,
+    on_lost_answer: Callable[[str], None] | None = None,
 ) -> World:
     """AWS through the caller's credentials (``--aws``), or any endpoint that speaks it
     (``--endpoint-url``, ``AWS_ENDPOINT_URL``: the simulator, a test double).
@@ -289,8 +302,8 @@ def real_aws(
             f"for account {caller} and the plan names no Target.RoleArn to assume there"
         )
     try:
-        drs, ec2 = _adapters(work_session, clock, on_retry, endpoint_url)
-        announce = _announcer(session, plan, clock, endpoint_url)
+        drs, ec2 = _adapters(work_session, clock, on_retry, endpoint_url, on_lost_answer)
+        announce = _announcer(session, plan, clock, endpoint_url, on_retry)
     except BotoCoreError as exc:
         raise setup_error(exc) from exc
     except ValueError as exc:

@@ -24,6 +24,7 @@ import boto3
 import pytest
 import yaml
 
+from drsorch.cli.render import record_json
 from drsorch.store import open_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -159,4 +160,4 @@ def test_run_aws_cross_account_through_the_simulator_with_sns(
     assert body["ExecutionId"] == record["ExecutionId"] and body["Status"] == "COMPLETED"
     with open_store(f"sqlite:///{store}", read_only=True) as history:
         stored = history.get(record["ExecutionId"])
-    assert stored is not None and stored.to_dict() == record
+    assert stored is not None and record_json(stored) == record  # ISO times added to it

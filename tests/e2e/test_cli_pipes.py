@@ -7,9 +7,10 @@ script in a subprocess, on the simulator, with a SQLite store in tmp_path.
 - SIGTERM mid-run cancels gracefully like the first Ctrl-C (CANCELLED, exit 1); a second
   SIGTERM stops at once (FAILED, exit 1).
 
-Runs are replayed at ``--speed`` with short launches, so each lasts a few seconds and the
-pipe is surely closed (or the signal surely sent) while the engine is still working. Every
-wait has a timeout; nothing sleeps.
+Runs are replayed at ``--speed`` with short launches (a drill of about 1,000 simulated
+seconds), fast enough to last a few seconds, slow enough that the pipe is surely closed (or
+the signal surely sent) while the engine is still working: each test says why. Every wait
+has a timeout; nothing sleeps.
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ REPO = Path(__file__).resolve().parents[2]
 PLAN = REPO / "examples" / "three-tier.yaml"
 DRSORCH = Path(sys.executable).parent / "drsorch"
 TIMEOUT = 90
-#: Short launches: at --speed 200 the whole drill takes a few seconds of wall time.
+#: Short launches: the whole drill takes about 1,000 simulated seconds.
 FAST_SCENARIO: dict[str, Any] = {"timing": {"launch": {"min": 60, "max": 90}}}
+#: At 500x the drill takes about 2 s of wall time. The engine's own work (about a second
+#: of CPU) runs the simulated clock ahead too: the plan's TimeoutSeconds (4 h) leaves it
+#: nearly 30 s of wall time, so a starved machine still ends the drill COMPLETED.
+SPEED = "500"
 
 
 def _env(store: Path) -> dict[str, str]:
@@ -50,7 +55,7 @@ def _env(store: Path) -> dict[str, str]:
     return env
 
 
-def _start(tmp_path: Path, *extra: str, speed: str = "200") -> subprocess.Popen[str]:
+def _start(tmp_path: Path, *extra: str, speed: str = SPEED) -> subprocess.Popen[str]:
     scenario = tmp_path / "fast.yaml"
     scenario.write_text(yaml.safe_dump(FAST_SCENARIO))
     return subprocess.Popen(
@@ -92,12 +97,18 @@ def _records(store: Path) -> list[Any]:
 
 
 def test_a_closed_stdout_does_not_stop_the_run(tmp_path: Path) -> None:
-    """``drsorch run plan.yaml | head -2``."""
+    """``drsorch run plan.yaml | head -2``.
+
+    The second line comes at the start of the drill, about 2 s before its end; the record
+    still RUNNING right after the close shows that the close came first (the summary is
+    printed after the final record is saved: it goes to the closed pipe)."""
     proc = _start(tmp_path)
     assert proc.stdout is not None and proc.stderr is not None
     first = [_read_line(proc), _read_line(proc)]
     assert "DRILL of plan three-tier-app" in first[0]
     proc.stdout.close()  # head -2 is gone
+    [running] = _records(tmp_path / "h.db")  # saved before the first progress line
+    assert running.Status.value == "RUNNING", "the drill ended before the pipe was closed"
     code = _wait(proc)
     stderr = proc.stderr.read()
     proc.stderr.close()
@@ -108,6 +119,8 @@ def test_a_closed_stdout_does_not_stop_the_run(tmp_path: Path) -> None:
 
 
 def test_closed_stdout_and_stderr_do_not_stop_the_run(tmp_path: Path) -> None:
+    """Closed as soon as the process exists, before its interpreter has even started: all
+    it prints goes to the closed pipes."""
     proc = _start(tmp_path)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()
@@ -132,7 +145,10 @@ def test_closed_stdout_with_json_still_ends_recorded(tmp_path: Path) -> None:
 
 
 def test_sigterm_cancels_gracefully(tmp_path: Path) -> None:
-    proc = _start(tmp_path, speed="20")
+    """At 100x the first server's launch and health check take nearly 3 s after its
+    LAUNCHING line, the rest of the drill about 10 s: the signal lands while that launch
+    is under way, and the graceful stop then waits for its job (about a second)."""
+    proc = _start(tmp_path, speed="100")
     assert proc.stdout is not None and proc.stderr is not None
     _read_line(proc, "LAUNCHING")  # the first launch is under way
     proc.send_signal(signal.SIGTERM)

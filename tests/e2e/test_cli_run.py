@@ -263,8 +263,8 @@ def test_text_mode_shows_progress_and_summary(runs: Runs) -> None:
     assert out.lstrip().startswith("DRILL of plan tiny-e2e on the simulator: execution ")
     for line in (
         "wave 1 Database: RUNNING",
-        f"{TINY_SERVERS[0]} LAUNCHING",
-        f"{TINY_SERVERS[0]} COMPLETED",
+        f"{TINY_SERVERS[0]} (host-{TINY_SERVERS[0][2:10]}) LAUNCHING",  # its hostname beside
+        f"{TINY_SERVERS[0]} (host-{TINY_SERVERS[0][2:10]}) COMPLETED",
         "wave 1 Database: COMPLETED",
         "wave 2 Web: RUNNING",
         "wave 2 Web: COMPLETED",

@@ -18,6 +18,7 @@ from tests.utils.plans import make_plan
 
 from drsorch.cleanup import POLL_SECONDS, clean_up, recovery_instance_ids
 from drsorch.cli import main
+from drsorch.cli.render import record_json
 from drsorch.clock import DEFAULT_EPOCH, VirtualClock
 from drsorch.errors import ConflictError, QuotaExceededError, RefusedError
 from drsorch.plan import parse_plan
@@ -210,7 +211,7 @@ def test_run_cleanup_after_terminates_the_drills_instances(tmp_path: Path) -> No
     assert cleanup["StartTime"] >= record["EndTime"]
     with SqliteStore(db) as store:
         stored = store.get(record["ExecutionId"])
-    assert stored is not None and stored.to_dict() == record
+    assert stored is not None and record_json(stored) == record  # the record, ISO times added
     # `show` prints it
     code, shown, _ = cli("show", record["ExecutionId"][:8], "--store", str(db))
     assert code == 0 and "Clean-up" in shown and "6 terminated" in shown

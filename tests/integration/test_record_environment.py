@@ -65,14 +65,19 @@ def test_a_sped_up_record_starts_at_the_wall_time(tmp_path: Path) -> None:
     """At --speed 600 the record's StartTime was minutes after the real start (the clock ran
     ahead while the world was set up); now it is the wall time at which the run began.
     Its EndTime is in simulated time: ahead of the wall (documented in the README)."""
+    # Short launches: a drill of about 1,000 simulated seconds (an hour with the default
+    # 8-20 minute launches), so about 2 s at 600x.
+    fast = scenario(tmp_path, timing={"launch": {"min": 60, "max": 90}})
     before = time.time()
-    # 600x: an hour in about 6 s, slow enough that a loaded machine keeps up with the
-    # health checks (at 20 000x a busy CI machine could not, and the drill failed)
-    code, first, _ = run(str(EXAMPLE), "--speed", "600", store=tmp_path / "h.db")
+    # 600x: slow enough that a loaded machine keeps up with the health checks (at 20 000x
+    # a busy CI machine could not, and the drill failed)
+    code, first, _ = run(
+        str(EXAMPLE), "--sim", str(fast), "--speed", "600", store=tmp_path / "h.db"
+    )
     after = time.time()
     assert code == 0
     assert before <= first["StartTime"] <= after
-    assert first["Duration"] > 3000  # an hour of simulated drill, in a fraction of that
+    assert first["Duration"] > 900  # a quarter of an hour of simulated drill, in seconds
     code, second, _ = run(str(EXAMPLE), store=tmp_path / "h.db")
     assert code == 0
     assert first["StartTime"] < second["StartTime"]  # history stays in order

@@ -10,6 +10,7 @@ from click.testing import CliRunner, Result
 from tests.utils.history import make_record, make_records
 
 from drsorch.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from drsorch.cli.render import record_json
 from drsorch.history import ExecutionRecord
 from drsorch.store import SqliteStore
 
@@ -43,7 +44,7 @@ def test_history_json_is_the_newest_records_and_nothing_else(
 ) -> None:
     result = run("history", "--store", url, "--json")
     assert result.exit_code == EXIT_OK, result.output
-    assert json.loads(result.stdout) == [r.to_dict() for r in newest(records)[:20]]
+    assert json.loads(result.stdout) == [record_json(r) for r in newest(records)[:20]]
 
 
 def test_history_filters_by_plan_and_status_with_a_limit(
@@ -64,7 +65,7 @@ def test_history_filters_by_plan_and_status_with_a_limit(
         "--json",
     )
     assert result.exit_code == EXIT_OK, result.output
-    assert json.loads(result.stdout) == [r.to_dict() for r in expected[:2]]
+    assert json.loads(result.stdout) == [record_json(r) for r in expected[:2]]
 
 
 def test_history_table_lists_executions_for_a_person(
@@ -133,7 +134,7 @@ def test_show_json_is_exactly_the_record(url: str, records: list[ExecutionRecord
     record = records[7]
     result = run("show", record.ExecutionId, "--store", url, "--json")
     assert result.exit_code == EXIT_OK, result.output
-    assert json.loads(result.stdout) == record.to_dict()
+    assert json.loads(result.stdout) == record_json(record)
     assert result.stderr == ""
 
 

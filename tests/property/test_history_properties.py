@@ -31,6 +31,7 @@ OPTIONAL_EXECUTION = (
     "Environment",
     "Cleanup",
     "FailedServerCount",
+    "RtoTargetSeconds",
 )
 NON_NULL_EXECUTION = tuple(f for f in EXECUTION_FIELDS if f not in OPTIONAL_EXECUTION)
 NON_NULL_WAVE = ("WaveNumber", "WaveName", "Status", "ServerResults")

@@ -194,6 +194,7 @@ def huge_records(draw: st.DrawFn) -> ExecutionRecord:
     status = draw(st.sampled_from(["FAILED", "CANCELLED"]))
     servers: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
+    long_text = unit * reps  # up to 24,000 characters: made once, not once per error
     for i in range(n):
         sid = f"s-{i:017x}"
         s_status = statuses[i % len(statuses)]
@@ -202,7 +203,7 @@ def huge_records(draw: st.DrawFn) -> ExecutionRecord:
             {"ServerId": sid, "Status": s_status.value, "Error": unit if failed else None}
         )
         if failed or i % 7 == 0:
-            errors.append({"Message": f"{sid}: {unit * reps}", "ServerId": sid, "WaveNumber": 1})
+            errors.append({"Message": f"{sid}: {long_text}", "ServerId": sid, "WaveNumber": 1})
     errors += [{"Message": unit * max(reps, 1)}] * draw(st.integers(0, 50))  # no server named
     return ExecutionRecord.from_dict(
         {

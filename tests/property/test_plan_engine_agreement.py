@@ -60,9 +60,14 @@ def test_hostile_plans_are_rejected_where_they_are_wrong_or_run_to_their_end(
         assert p.found_in(validate_data(p.data)[1]), (p.kinds, p.paths)
 
 
-@settings(max_examples=20)
+# Only plans the perturbations changed: a dependency spelling changes nothing in a plan
+# without Dependencies, and nearly a third of the examples were such unchanged generated
+# plans (the first test's job). 14 examples: as many changed plans as 20 examples gave.
+@settings(max_examples=14)
 @given(
-    hostile_plans(kinds=["dependency_spelling", "server_whitespace"], max_perturbations=3, **SMALL),
+    hostile_plans(
+        kinds=["dependency_spelling", "server_whitespace"], max_perturbations=3, **SMALL
+    ).filter(lambda p: p.data != p.original),
 )
 def test_documented_spellings_and_whitespace_do_not_change_the_plan(p: Perturbation) -> None:
     """Every spelling the model accepts means one thing: the plan is the unchanged one."""

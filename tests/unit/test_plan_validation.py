@@ -41,7 +41,7 @@ def only(found: list[str]) -> str:
         (
             {"Owner": "x"},
             "Owner: unknown field (fields here: PlanId, PlanName, Description, ExecutionType, "
-            "TimeoutSeconds, Target, Notifications, Defaults, Waves)",
+            "TimeoutSeconds, RtoTargetSeconds, Target, Notifications, Defaults, Waves)",
         ),
         (
             {"Target": {"AccountId": "111122223333", "Acount": 1}},
@@ -351,7 +351,7 @@ MANY_PROBLEMS = [
     "PlanId: 'bad plan!' is not a plan id ([A-Za-z0-9_-], 1-64 characters)",
     "TimeoutSeconds: must be at most 604800",
     "Owner: unknown field (fields here: PlanId, PlanName, Description, ExecutionType, "
-    "TimeoutSeconds, Target, Notifications, Defaults, Waves)",
+    "TimeoutSeconds, RtoTargetSeconds, Target, Notifications, Defaults, Waves)",
     "Target.AccountId: '12345' is not an AWS account id (12 digits)",
     "Target.Region: 'moon-base-1' is not an AWS region name (like us-east-1)",
     "Target.RoleArn: 'arn:aws:iam::role/NoAccount' is not an IAM role ARN "

@@ -76,6 +76,7 @@ def nasty_record(text: str = NASTY, seed: int = 7) -> ExecutionRecord:
         for server in wave["ServerResults"]:
             server["JobId"] = text
             server["Ec2InstanceId"] = text
+            server["Hostname"] = text  # DescribeSourceServers' words: from outside too
             server["Error"] = text
     for entry in data["Errors"]:
         entry["Message"] = text
@@ -121,7 +122,9 @@ def progress_state(text: str) -> dict[str, Any]:
     sid = "s-0a1b2c3d4e5f60718"
     return {
         "waves": [{"number": 1, "name": text, "status": "FAILED", "order": [sid]}],
-        "servers": {sid: {"status": "FAILED", "ec2_instance_id": text, "error": text}},
+        "servers": {
+            sid: {"status": "FAILED", "ec2_instance_id": text, "error": text, "hostname": text}
+        },
         "notices": [text],
         "errors": [{"Message": text}],
     }
@@ -191,6 +194,17 @@ def test_json_is_ascii_and_carries_the_names_exactly(capsys: pytest.CaptureFixtu
 names = st.text(min_size=1, max_size=40)
 
 
+def _rows(record: ExecutionRecord) -> int:
+    return sum(1 + len(wave.ServerResults) for wave in record.WaveStatus)
+
+
+#: The property's record: the smallest FAILED one of the first seeds (one wave of one
+#: server). A FAILED record always has a failed wave, server and error, so every field
+#: nasty_record fills is drawn, once; rich takes twice as long to draw the ten rows of seed
+#: 7's record, the same fields over again.
+SMALL_SEED = min(range(30), key=lambda seed: _rows(make_record(seed, Status="FAILED")))
+
+
 @given(text=names)
 def test_any_name_renders_inert(text: str) -> None:
     """Property: whatever a name holds, the rendered record and progress are inert."""
@@ -202,6 +216,6 @@ def test_any_name_renders_inert(text: str) -> None:
     console = Console(
         file=stream, force_terminal=True, color_system="truecolor", width=300, emoji=False
     )
-    render_record(nasty_record(text), console)
+    render_record(nasty_record(text, seed=SMALL_SEED), console)
     ProgressLog(console, VirtualClock()).update(progress_state(text))
     assert_inert(stream.getvalue())

@@ -73,7 +73,7 @@ def test_sqlite_urls_absolute_relative_and_plain_paths(
         ("", "empty store URL"),
         ("sqlite:///", "bad SQLite store URL"),
         ("sqlite://host/x.db", "bad SQLite store URL"),
-        ("dynamodb://history?region=us-east-1", "DynamoDB store is not available yet"),
+        ("dynamodb://h?region=us-east-1", "a table name is 3 to 255"),
         ("postgres://db/history", "unknown store kind 'postgres'"),
     ],
 )

@@ -48,6 +48,7 @@ EXECUTION_FIELDS = (
     "Region",
     "ServerCount",
     "FailedServerCount",
+    "RtoTargetSeconds",
     "Errors",
     "WaveStatus",
     "Notification",
@@ -55,9 +56,19 @@ EXECUTION_FIELDS = (
     "Cleanup",
 )
 ENVIRONMENT_FIELDS = ("Kind", "Endpoint", "Seed", "Scenario")
-WAVE_FIELDS = ("WaveNumber", "WaveName", "Status", "StartTime", "EndTime", "ServerResults")
+WAVE_FIELDS = (
+    "WaveNumber",
+    "WaveName",
+    "Status",
+    "DependsOn",
+    "WaitTimeSeconds",
+    "StartTime",
+    "EndTime",
+    "ServerResults",
+)
 SERVER_FIELDS = (
     "ServerId",
+    "Hostname",
     "Status",
     "JobId",
     "RecoveryInstanceId",
@@ -272,6 +283,7 @@ class _Builder:
             WaveNumber=number,
             WaveName=name,
             Status=status,
+            DependsOn=_chain(number),
             StartTime=begin,
             EndTime=end,
             ServerResults=results,
@@ -309,6 +321,7 @@ class _Builder:
             WaveNumber=number,
             WaveName=name,
             Status=WaveStatus.RUNNING,
+            DependsOn=_chain(number),
             StartTime=begin,
             ServerResults=results,
         )
@@ -327,12 +340,23 @@ class _Builder:
             for _ in range(size)
         ]
         return WaveRecord(
-            WaveNumber=number, WaveName=name, Status=wave_status, EndTime=end, ServerResults=results
+            WaveNumber=number,
+            WaveName=name,
+            Status=wave_status,
+            DependsOn=_chain(number),
+            EndTime=end,
+            ServerResults=results,
         )
 
     def next_index(self) -> int:
         self.server_index += 1
         return self.server_index
+
+
+def _chain(number: int) -> list[int]:
+    """A generated wave's DependsOn: the waves run one after another, as a plan without
+    Dependencies does (the gap before each is its predecessor's WaitTimeSeconds, unrecorded)."""
+    return [number - 1] if number > 1 else []
 
 
 def build_record(

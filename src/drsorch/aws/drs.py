@@ -76,9 +76,13 @@ class DrsAdapter:
         *,
         token_factory: Callable[[], str] | None = None,
         page_size: int | None = None,
+        on_lost_answer: Callable[[str], None] | None = None,
     ) -> None:
         self._client = client
         self._retry = retry
+        #: Told, in words, of a StartRecovery whose answer was lost but whose job was then
+        #: found by its token and adopted (``drsorch run -v`` shows it as it happens).
+        self._on_lost_answer = on_lost_answer
         self._token_factory = token_factory or (lambda: uuid.uuid4().hex)
         self._page_size = page_size
 
@@ -198,7 +202,7 @@ class DrsAdapter:
 
         def lookup(cause: AwsError) -> JobInfo | None:
             try:
-                return self.find_job_by_tags({TOKEN_TAG: token}, since)
+                found = self.find_job_by_tags({TOKEN_TAG: token}, since)
             except AwsError as lookup_error:
                 raise OutcomeUnknownError(
                     f"{where}: outcome unknown: the request failed ({cause}) and looking for "
@@ -208,6 +212,13 @@ class DrsAdapter:
                     server_id=server_id,
                     code=cause.code,
                 ) from lookup_error
+            if found is not None and self._on_lost_answer is not None:
+                why = str(cause).removeprefix(f"{where}: ")
+                self._on_lost_answer(
+                    f"{where}: the answer was lost ({why}); its job {found.job_id} was found "
+                    f"by its tag {TOKEN_TAG}={token} and adopted, not launched again"
+                )
+            return found
 
         def send() -> JobInfo:
             try:

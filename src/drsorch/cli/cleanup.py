@@ -16,7 +16,7 @@ import click
 from drsorch.cleanup import DEFAULT_TIMEOUT, check_cleanable, clean_up
 from drsorch.cli import main
 from drsorch.cli.params import ENDPOINT_URL, FiniteFloatRange
-from drsorch.cli.render import describe_cleanup, echo_json, exits_on_errors
+from drsorch.cli.render import describe_cleanup, echo_json, exits_on_errors, record_json
 from drsorch.clock import RealClock
 from drsorch.core.state import load_state
 from drsorch.errors import RefusedError
@@ -146,7 +146,7 @@ def cleanup_cmd(
     finally:
         store.close()
     if as_json:
-        echo_json(record.to_dict())
+        echo_json(record_json(record))
     else:
         echo_cleanup(record)
     sys.exit(cleanup_exit_code(record))

@@ -1,8 +1,9 @@
 """``drsorch history`` and ``drsorch show``: reading the execution history (design §5, §6).
 
 Both open the store named by ``--store``, else ``$DRSORCH_STORE``, else the default SQLite
-file, and close it before they return. ``--json`` prints records exactly as stored (design
-§5) and nothing else on stdout; messages go to stderr.
+file, and close it before they return. ``--json`` prints records as stored (design §5),
+each epoch field with its ISO-8601 UTC sibling (``StartTimeIso``...), and nothing else on
+stdout; messages go to stderr.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from drsorch.cli.render import (
     echo_json,
     exits_on_errors,
     make_console,
+    record_json,
     render_history,
     render_record,
 )
+from drsorch.cli.render_report import render_stats
 from drsorch.core.statuses import ExecutionStatus
+from drsorch.errors import RefusedError
 from drsorch.outcomes import EXIT_BAD_INPUT
+from drsorch.report.stats import plan_stats
 from drsorch.store import DEFAULT_LIMIT, ENV_VAR, open_store
 from drsorch.store.base import Damaged, resolve_id, shortest_unique_prefixes
 from drsorch.text import printable
@@ -59,11 +64,28 @@ def _check_status(value: str | None) -> str | None:
 )
 @click.option("--store", "store_url", metavar="URL", help=_STORE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of records.")
+@click.option(
+    "--stats",
+    is_flag=True,
+    help="With --plan: the recovery time of its COMPLETED executions (min, median, last, "
+    "and whether it is getting faster or slower) instead of the list.",
+)
 @exits_on_errors
 def history(
-    plan_id: str | None, status: str | None, limit: int, store_url: str | None, as_json: bool
+    plan_id: str | None,
+    status: str | None,
+    limit: int,
+    store_url: str | None,
+    as_json: bool,
+    stats: bool,
 ) -> None:
-    """List recent executions, newest first."""
+    """List recent executions, newest first (--stats: a plan's recovery times)."""
+    if stats and plan_id is None:
+        raise RefusedError("--stats needs --plan ID: the recovery times of one plan")
+    if stats and status is not None:
+        raise RefusedError(
+            "--stats measures COMPLETED executions and counts the rest: leave --status out"
+        )
     damaged: list[Damaged] = []
     store = open_store(store_url, read_only=True)
     try:
@@ -81,8 +103,15 @@ def history(
             f"{printable(bad.reason)}",
             err=True,
         )
+    if stats and plan_id is not None:
+        summary = plan_stats(plan_id, records)
+        if as_json:
+            echo_json(summary.to_dict())
+        else:
+            render_stats(summary, make_console())
+        return
     if as_json:
-        echo_json([record.to_dict() for record in records])
+        echo_json([record_json(record) for record in records])
     else:
         render_history(records, make_console(), short_ids=short)
 
@@ -106,6 +135,6 @@ def show(execution_id: str, store_url: str | None, as_json: bool) -> None:
         click.echo(f"error: no execution {printable(execution_id)} in the history store", err=True)
         raise SystemExit(EXIT_BAD_INPUT)
     if as_json:
-        echo_json(record.to_dict())
+        echo_json(record_json(record))
     else:
         render_record(record, make_console())

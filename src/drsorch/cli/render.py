@@ -6,7 +6,12 @@
 - :func:`render_record` prints an :class:`~drsorch.history.ExecutionRecord` for a person
   (``drsorch show``, and the summary at the end of ``drsorch run``);
   :func:`render_history` prints a list of them as one table (``drsorch history``).
-- :func:`echo_json` prints JSON and nothing else, for ``--json``.
+- :func:`echo_json` prints JSON and nothing else, for ``--json``; :func:`record_json` is a
+  record as ``--json`` shows it: every epoch field ``X`` (``StartTime``, ``EndTime``,
+  ``LaunchedTime``...) with an ISO-8601 UTC sibling ``XIso`` (``"2026-12-02T10:31:57Z"``).
+  Only the output has them: stores keep :meth:`~drsorch.history.ExecutionRecord.to_dict`.
+
+Times on screen are local, with the zone; times in JSON are UTC.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from drsorch.errors import DrsorchError, PlanError, StoreError
 from drsorch.history import ExecutionRecord
 from drsorch.outcomes import exit_code_for_error
 from drsorch.plan.loader import PlanProblems
-from drsorch.text import printable
+from drsorch.text import format_duration, printable
 
 __all__ = [
     "STATUS_STYLES",
@@ -37,10 +42,14 @@ __all__ = [
     "exits_on_errors",
     "format_duration",
     "format_time",
+    "iso_utc",
     "local_time",
     "make_console",
+    "record_json",
     "render_history",
     "render_record",
+    "server_label",
+    "with_iso_times",
     "zone_name",
 ]
 
@@ -117,6 +126,51 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=True))
 
 
+#: What a field's name ends with when it holds epoch seconds (``StartTime``, ``EndTime``...).
+EPOCH_SUFFIX = "Time"
+#: What ``--json`` appends to an epoch field's name for its ISO-8601 UTC sibling.
+ISO_SUFFIX = "Iso"
+
+
+def iso_utc(epoch: float | None) -> str | None:
+    """``epoch`` as ISO-8601 UTC to the second (``2026-12-02T10:31:57Z``; fractions cut, so
+    the order of times is kept); None for None and for a time no calendar holds."""
+    if epoch is None:
+        return None
+    try:
+        moment = datetime.fromtimestamp(epoch, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return moment.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+def with_iso_times(data: Any) -> Any:
+    """``data`` (JSON: dicts, lists, values) with, right after every epoch field ``X`` (a
+    key ending in ``Time`` whose value is a number or null), its ISO-8601 UTC sibling
+    ``XIso`` (null when ``X`` is). A new structure; ``data`` is left as it was."""
+    if isinstance(data, list):
+        return [with_iso_times(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out[key] = with_iso_times(value)
+        if isinstance(key, str) and key.endswith(EPOCH_SUFFIX) and _epoch_like(value):
+            out[key + ISO_SUFFIX] = iso_utc(value)
+    return out
+
+
+def _epoch_like(value: object) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def record_json(record: ExecutionRecord) -> dict[str, Any]:
+    """The record as ``--json`` prints it: :meth:`~drsorch.history.ExecutionRecord.to_dict`
+    with the ISO-8601 UTC siblings of its epoch fields (:func:`with_iso_times`)."""
+    result: dict[str, Any] = with_iso_times(record.to_dict())
+    return result
+
+
 def make_console(*, stderr: bool = False) -> Console:
     """A console on the current stdout/stderr (so click's test runner captures it).
 
@@ -158,7 +212,8 @@ def format_time(
     With ``day_of``, a time on the same local day as ``day_of`` shows only as ``09:15:03``
     (the zone is then said elsewhere, in a title). ``zone=False`` leaves the zone out (a
     column header names it); ``seconds=False`` stops at the minute. JSON output never goes
-    through here: it keeps the record's epoch seconds.
+    through here: it keeps the record's epoch seconds, beside them ISO-8601 in UTC
+    (:func:`record_json`).
     """
     if epoch is None:
         return "-"
@@ -170,16 +225,10 @@ def format_time(
     return f"{text} {zone_name(epoch)}" if zone else text
 
 
-def format_duration(seconds: float | None) -> str:
-    """``1h02m03s`` / ``4m05s`` / ``12.5s``; '-' for None."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+def server_label(server_id: str, hostname: str | None) -> str:
+    """A server as a person reads it: ``s-3d75cdc0d9a28a725 (db01)``, or the id alone when
+    DRS gave no hostname."""
+    return f"{server_id} ({hostname})" if hostname else server_id
 
 
 def _text(value: object, style: str = "") -> Text:
@@ -364,7 +413,7 @@ def _waves(record: ExecutionRecord) -> Table:
         for server in wave.ServerResults:
             table.add_row(
                 "",
-                _text(server.ServerId),
+                _text(server_label(server.ServerId, server.Hostname)),
                 _status(server.Status.value),
                 _text(server.JobId or "-"),
                 _text(server.Ec2InstanceId or server.RecoveryInstanceId or "-"),

@@ -14,9 +14,17 @@ import click
 from drsorch.cleanup import clean_up
 from drsorch.cli import main
 from drsorch.cli.live import ProgressLog
+from drsorch.cli.outputs import check_output_file, with_junit
 from drsorch.cli.params import ENDPOINT_URL, POLL_SECONDS, SEED, SPEED
-from drsorch.cli.render import echo_json, exits_on_errors, make_console, render_record
+from drsorch.cli.render import (
+    echo_json,
+    exits_on_errors,
+    make_console,
+    record_json,
+    render_record,
+)
 from drsorch.cli.streams import guard_std_streams
+from drsorch.cli.verbose import VerboseLog
 from drsorch.clock import RealClock
 from drsorch.core.statuses import ExecutionStatus
 from drsorch.errors import DrsorchError, RefusedError
@@ -88,6 +96,13 @@ def _driving_options(command: Callable[P, R]) -> Callable[P, R]:
                 "--json", "as_json", is_flag=True, help="Print only the history record, as JSON."
             ),
             click.option("--quiet", "-q", is_flag=True, help="No live progress; the summary only."),
+            click.option(
+                "--verbose",
+                "-v",
+                is_flag=True,
+                help="Also show, as they happen, retried AWS calls, throttling and Retry-After "
+                "waits, lost answers and adopted jobs (on stderr with --json or --quiet).",
+            ),
         )
     ):
         command = option(command)
@@ -124,6 +139,13 @@ def _driving_options(command: Callable[P, R]) -> Callable[P, R]:
     help="When the drill ends (COMPLETED, FAILED or CANCELLED), terminate its recovery "
     "instances and record it (a DRILL only).",
 )
+@click.option(
+    "--junit",
+    "junit_path",
+    metavar="FILE",
+    help="When the execution ends, also write it as JUnit XML (a suite per wave, a test "
+    "case per server) for a CI system. Checked before anything runs.",
+)
 @_driving_options
 @exits_on_errors
 def run_cmd(
@@ -140,10 +162,12 @@ def run_cmd(
     yes: bool,
     poll_seconds: float | None,
     cleanup_after: bool,
+    junit_path: str | None,
     approve_all: bool,
     store_url: str | None,
     as_json: bool,
     quiet: bool,
+    verbose: bool,
 ) -> None:
     """Run a recovery plan as a drill (or, confirmed, a recovery) and record it."""
     if use_aws and (scenario is not None or speed is not None or seed is not None):
@@ -152,6 +176,7 @@ def run_cmd(
         )
     if not use_aws and (profile is not None or region is not None or endpoint_url is not None):
         raise RefusedError("--profile, --region and --endpoint-url need --aws")
+    junit_file = None if junit_path is None else check_output_file(junit_path, "--junit")
     loaded = load_plan(plan_path)
     if cleanup_after and (recovery or (loaded.execution_type != "DRILL" and not drill)):
         raise RefusedError(
@@ -166,6 +191,7 @@ def run_cmd(
         confirm=_terminal_confirm(),
     )
     store = open_store(store_url)
+    chatter = VerboseLog() if verbose else None
     world: World
     try:
         if use_aws:
@@ -175,9 +201,18 @@ def run_cmd(
                 region=region,
                 clock=RealClock(),
                 endpoint_url=endpoint_url,
+                on_retry=chatter.retried if chatter else None,
+                on_lost_answer=chatter.lost_answer if chatter else None,
             )
         else:
-            world = simulated(plan, scenario_path=scenario, seed=seed, speed=speed)
+            world = simulated(
+                plan,
+                scenario_path=scenario,
+                seed=seed,
+                speed=speed,
+                on_retry=chatter.retried if chatter else None,
+                on_lost_answer=chatter.lost_answer if chatter else None,
+            )
     except BaseException:  # a bad scenario, credentials, region...: nothing ran
         store.close()
         raise
@@ -193,7 +228,7 @@ def run_cmd(
         if not cleanup_after or record.ExecutionType != "DRILL":
             return record
         # The region (simulated or not) still lives: terminate the drill's instances now.
-        say = None if (as_json or quiet) else runner.log
+        say = runner.log  # the live view, -v's lines on stderr, or nobody
         try:
             return clean_up(record, world.drs, world.clock, store=store, log=say)
         except DrsorchError as exc:  # the drill's own outcome stands
@@ -204,10 +239,11 @@ def run_cmd(
         world,
         store,
         headline,
-        start,
+        start if junit_file is None else with_junit(start, junit_file),
         as_json=as_json,
         quiet=quiet,
         approve_all=approve_all,
+        verbose=chatter,
     )
 
 
@@ -220,27 +256,36 @@ def _drive(
     as_json: bool,
     quiet: bool,
     approve_all: bool,
+    verbose: VerboseLog | None = None,
 ) -> None:
     """Run (or resume) with live progress and signal handling; print the record; exit.
 
     Only a signal stops a run (issue 11): a closed stdout or stderr (``| head -2``) drops
     the output that follows and the execution goes on to its end, recorded, its exit code
     from its outcome. The first Ctrl-C or SIGTERM cancels gracefully (no new launches);
-    a second one stops at once, recorded FAILED."""
+    a second one stops at once, recorded FAILED.
+
+    With ``verbose`` (``-v``) its lines join the live view; without one (``--json``,
+    ``--quiet``) they go to stderr, with the runner's log and the core's notes."""
     guard_std_streams()
     console = make_console(stderr=as_json)
     live = None if (as_json or quiet) else ProgressLog(console, world.clock)
+    talk = live
+    if verbose is not None:
+        if talk is None:  # stdout holds only the JSON (or the summary): -v says it on stderr
+            talk = ProgressLog(make_console(stderr=True), world.clock, progress=False)
+        verbose.attach(talk.log)
     runner = Runner(
         drs=world.drs,
         ec2=world.ec2,
         store=store,
         clock=world.clock,
-        observer=live,
+        observer=talk,
         approve=_approver(approve_all),
-        log=live.log if live else None,
+        log=talk.log if talk else None,
         # Without the live view (--json, --quiet) what went wrong outside the record still
         # reaches stderr: a notification that failed, a store that could not save.
-        warn=live.log if live else (lambda text: click.echo(printable(text), err=True)),
+        warn=talk.log if talk else (lambda text: click.echo(printable(text), err=True)),
         notify=world.notify,
     )
 
@@ -284,7 +329,7 @@ def _drive(
             signal.signal(handled, handler)
         store.close()
     if as_json:
-        echo_json(record.to_dict())
+        echo_json(record_json(record))
     else:
         render_record(record, make_console())
     sys.exit(exit_code_for_status(record.Status))
@@ -334,6 +379,7 @@ def resume_cmd(
     store_url: str | None,
     as_json: bool,
     quiet: bool,
+    verbose: bool,
 ) -> None:
     """Continue an execution whose engine stopped (a crash, a killed process).
 
@@ -357,6 +403,7 @@ def resume_cmd(
         external_id=external_id,
     )
     plan = plan_as_it_ran(state, external_id=external_id)
+    chatter = VerboseLog() if verbose else None
     world = real_aws(
         plan,
         profile=profile,
@@ -364,6 +411,8 @@ def resume_cmd(
         clock=RealClock(),
         endpoint_url=endpoint_url,
         execution_id=execution_id,
+        on_retry=chatter.retried if chatter else None,
+        on_lost_answer=chatter.lost_answer if chatter else None,
     )
     check_same_target(
         execution_id,
@@ -385,4 +434,5 @@ def resume_cmd(
         as_json=as_json,
         quiet=quiet,
         approve_all=approve_all,
+        verbose=chatter,
     )

@@ -39,10 +39,13 @@ class Tick(Message):
 
 @dataclass(frozen=True)
 class ServersDescribed(Message):
-    """Preflight answer: replication state per server DRS knows; absent ids are unknown."""
+    """Preflight answer: replication state per server DRS knows; absent ids are unknown.
+    ``hostnames``: what DRS calls each server (its hostname, else its FQDN), for people;
+    servers DRS gives neither for are absent (and events logged before it was kept)."""
 
     kind: ClassVar[str] = "ServersDescribed"
     replication: dict[str, str]
+    hostnames: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,11 @@ def _on_servers(state: State, ev: m.Message, now: float, cmds: list[m.Command]) 
     assert isinstance(ev, m.ServersDescribed)
     if state["phase"] != Phase.PREFLIGHT:
         return
+    for sid, hostname in ev.hostnames.items():
+        server = state["servers"].get(sid)
+        if server is not None and server.get("hostname") != hostname:
+            server["hostname"] = hostname
+            _touch(state)
     where = f"account {state['target_account_id']} region {state['region']}"
     bad = 0
     for w in state["waves"]:

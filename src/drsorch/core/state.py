@@ -148,6 +148,7 @@ def new_execution(
                 "polls": 0,
                 "next_poll_at": None,
                 "last_seen": None,
+                "hostname": None,
             }
     state: State = {
         "version": STATE_VERSION,
@@ -200,6 +201,7 @@ def to_record(state: State) -> dict[str, Any]:
             results.append(
                 {
                     "ServerId": sid,
+                    "Hostname": s.get("hostname"),
                     "Status": s["status"],
                     "JobId": s["job_id"],
                     "RecoveryInstanceId": s["recovery_instance_id"],
@@ -216,6 +218,8 @@ def to_record(state: State) -> dict[str, Any]:
                 "WaveNumber": w["number"],
                 "WaveName": w["name"],
                 "Status": w["status"],
+                "DependsOn": list(w["deps"]),
+                "WaitTimeSeconds": w["wait"],
                 "StartTime": w["start_time"],
                 "EndTime": w["end_time"],
                 "ServerResults": results,
@@ -237,6 +241,7 @@ def to_record(state: State) -> dict[str, Any]:
         "Region": state["region"],
         "ServerCount": len(servers),
         "FailedServerCount": sum(1 for s in servers.values() if s["status"] == ServerStatus.FAILED),
+        "RtoTargetSeconds": state["plan"].get("RtoTargetSeconds"),
         "Errors": list(state["errors"]),
         "WaveStatus": waves_out,
         "Notification": state.get("notification"),

@@ -146,6 +146,9 @@ class ServerState(TypedDict):
     polls: int  # health polls spent so far
     next_poll_at: Seconds | None  # its next health poll (or EC2 lookup)
     last_seen: InstanceHealth | None
+    #: What DRS calls it (DescribeSourceServers' hostname, else FQDN), once the preflight
+    #: described it; None when DRS gives neither. States saved before it was kept lack it.
+    hostname: NotRequired[str | None]
 
 
 @with_config(_STRICT)

@@ -311,6 +311,7 @@ class HealthCheck(_Model):
 # reads, instead of minimum/maximum.
 FailedCount = Annotated[int, Field(ge=0, le=MAX_FAILED_SERVERS), BeforeValidator(_integer)]
 Percent = Annotated[int, Field(ge=0, le=100), BeforeValidator(_integer)]
+RtoSeconds = Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS), BeforeValidator(_integer)]
 
 _MAX_FAILED_SERVERS_HELP = (
     "servers of the wave that may end FAILED with the wave still COMPLETED (its dependents "
@@ -378,6 +379,10 @@ class Plan(_Model):
     description: Text | None = None
     execution_type: Literal["DRILL", "RECOVERY"] = "DRILL"
     timeout_seconds: Number = Field(14_400, ge=1, le=MAX_TIMEOUT_SECONDS)
+    rto_target_seconds: RtoSeconds | None = Field(
+        None,
+        description="recovery-time objective: `drsorch report` says whether an execution met it",
+    )
     target: Target | None = None
     notifications: Notifications | None = None
     defaults: Defaults | None = None

@@ -5,7 +5,8 @@ Store URLs, as ``--store`` and ``DRSORCH_STORE`` take them::
     sqlite:////abs/path/history.db   an absolute path (the part after "sqlite:///")
     sqlite:///relative/history.db    a path relative to the current directory
     /abs/path/history.db             a plain path works too (relative or absolute, ~ expanded)
-    dynamodb://TABLE?region=REGION   the DynamoDB store (not available yet)
+    dynamodb://TABLE?region=REGION   the DynamoDB store (``&profile=P``, ``&endpoint_url=U``
+                                     too); create its table with ``drsorch store init URL``
 
 With no URL at all, the store is a SQLite file in the user's data directory:
 ``$XDG_DATA_HOME/drsorch/history.db``, else ``~/.local/share/drsorch/history.db``.
@@ -15,10 +16,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drsorch.store.base import DEFAULT_LIMIT, HistoryStore, StoreConfigError, check_query
 from drsorch.store.memory import MemoryStore
 from drsorch.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from drsorch.store.dynamodb import DynamoStore
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -58,7 +63,7 @@ def default_store_url() -> str:
     return f"sqlite:///{default_store_path()}"
 
 
-def open_store(url: str | None = None, *, read_only: bool = False) -> SqliteStore:
+def open_store(url: str | None = None, *, read_only: bool = False) -> SqliteStore | DynamoStore:
     """Open the store ``url`` names; None means ``$DRSORCH_STORE``, then the default.
 
     ``read_only`` (``history``, ``show``): never create, migrate or write it; a store that
@@ -77,9 +82,9 @@ def open_store(url: str | None = None, *, read_only: bool = False) -> SqliteStor
             raise StoreConfigError(f"bad SQLite store URL {url!r}; expected {_ACCEPTED}")
         return SqliteStore(url[len("sqlite:///") :], read_only=read_only)
     if url.startswith("dynamodb:"):
-        raise StoreConfigError(
-            f"DynamoDB store is not available yet ({url!r}); use a SQLite store for now"
-        )
+        from drsorch.store.dynamodb import DynamoStore  # boto3 only when asked for
+
+        return DynamoStore(url, read_only=read_only)
     if "://" in url:
         scheme = url.split("://", 1)[0]
         raise StoreConfigError(f"unknown store kind {scheme!r} in {url!r}; expected {_ACCEPTED}")

@@ -1,0 +1,55 @@
+"""Files written beside a command's output (``--html``, ``--junit``; drsorch.cli.outputs):
+refused in one line before any work when they cannot be written, and a write that fails
+after a run says so without changing the run's outcome."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from tests.utils.reports import diamond
+
+from drsorch.cli.outputs import check_output_file, with_junit, write_output_file
+from drsorch.errors import RefusedError
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("  ", "--junit: give a file name"),
+        ("bad\x00name.xml", "--junit: a file name cannot hold a NUL character"),
+        ("x" * 5000 + ".xml", "cannot be written: File name too long"),
+    ],
+)
+def test_a_path_that_cannot_be_a_file_is_refused(tmp_path: Path, name: str, message: str) -> None:
+    with pytest.raises(RefusedError, match=message):
+        check_output_file(str(tmp_path / name) if name.strip() else name, "--junit")
+
+
+def test_a_writable_path_is_accepted_and_written(tmp_path: Path) -> None:
+    target = check_output_file(str(tmp_path / "out.xml"), "--junit")
+    assert not target.exists()  # checking writes nothing
+    write_output_file(target, b"<a/>", "--junit")
+    assert target.read_bytes() == b"<a/>"
+
+
+def test_a_write_that_fails_is_one_line_naming_the_option(tmp_path: Path) -> None:
+    with pytest.raises(RefusedError, match=r"^--html .*: could not be written: Is a directory$"):
+        write_output_file(tmp_path, b"x", "--html")
+
+
+def test_run_junit_writes_after_the_run_and_a_failed_write_leaves_the_outcome(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = diamond()
+    target = tmp_path / "run.xml"
+    assert with_junit(lambda runner: record, target)(object()) is record
+    assert ET.parse(target).getroot().get("tests") == "5"
+    gone = tmp_path / "gone" / "run.xml"  # its directory vanished during the run
+    assert with_junit(lambda runner: record, gone)(object()) is record
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: --junit ") and "could not be written" in line
+    assert f"drsorch report {record.ExecutionId} --junit FILE" in line
