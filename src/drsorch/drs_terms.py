@@ -31,7 +31,14 @@ __all__ = [
     "JobStatus",
     "LaunchStatus",
     "chunks",
+    "tags_match",
 ]
+
+
+def tags_match(tags: dict[str, str], selector: dict[str, str]) -> bool:
+    """A source server with ``tags`` is selected by ``selector`` (a wave's ServerTags): it
+    has every key, each with exactly that value (case-sensitive, as DRS stores tags)."""
+    return all(tags.get(key) == value for key, value in selector.items())
 
 
 class JobStatus(StrEnum):

@@ -16,7 +16,7 @@ from drsorch.aws.drs import JOB_LOOKBACK_SECONDS, DrsAdapter
 from drsorch.aws.ec2 import Ec2Adapter
 from drsorch.clock import Clock
 from drsorch.core import messages as m
-from drsorch.drs_terms import FAILURE_EVENTS, LAUNCH_FAILED, TOKEN_TAG
+from drsorch.drs_terms import FAILURE_EVENTS, LAUNCH_FAILED, TOKEN_TAG, tags_match
 from drsorch.errors import (
     AccessDeniedError,
     AwsError,
@@ -29,6 +29,11 @@ __all__ = ["Effects"]
 
 #: Errors after which polling again cannot help: the execution fails at once.
 _FATAL = (AccessDeniedError, CredentialsError)
+
+
+#: Answers an approval request (PauseBefore) for a wave: a name or True approves, False
+#: refuses, None waits for an approval from elsewhere (see ``Effects._await_approval``).
+Approver = Callable[[int], "bool | str | None"]
 
 
 class Effects:
@@ -45,7 +50,7 @@ class Effects:
         drs: DrsAdapter,
         ec2: Ec2Adapter,
         clock: Clock,
-        approve: Callable[[int], bool] | None = None,
+        approve: Approver | None = None,
         log: Callable[[str], None] | None = None,
         before_launch: Callable[[], None] | None = None,
     ) -> None:
@@ -62,14 +67,27 @@ class Effects:
     # -- one method per command ------------------------------------------------------------
 
     def _describe_servers(self, cmd: m.DescribeServers) -> list[m.Event]:
+        matched: dict[str, list[str]] = {}
         try:
-            found = self.drs.describe_source_servers(cmd.server_ids)
+            if cmd.selectors:
+                every = self.drs.list_source_servers()
+                for wave, selector in cmd.selectors.items():
+                    matched[wave] = sorted(
+                        sid for sid, s in every.items() if tags_match(s.tags, selector)
+                    )
+                # Only the servers the plan names or selects: tags are sensitive, and an
+                # account may hold thousands of servers the execution has nothing to do with.
+                wanted = set(cmd.server_ids).union(*matched.values())
+                found = {sid: s for sid, s in every.items() if sid in wanted}
+            else:
+                found = self.drs.describe_source_servers(cmd.server_ids)
         except AwsError as exc:
             return [m.ApiFailed("DescribeSourceServers", str(exc), fatal=True)]
         return [
             m.ServersDescribed(
                 {sid: s.replication_state for sid, s in found.items()},
                 hostnames={sid: s.hostname for sid, s in found.items() if s.hostname},
+                matched=matched,
             )
         ]
 
@@ -161,9 +179,17 @@ class Effects:
         ]
 
     def _await_approval(self, cmd: m.AwaitApproval) -> list[m.Event]:
-        if self.approve(cmd.wave):
-            return [m.Approve(cmd.wave)]
-        return [m.Cancel(f"wave {cmd.wave} needs an approval (PauseBefore) and did not get one")]
+        """``approve(wave)``: a name (or True) approves, False refuses (the execution is
+        cancelled), None leaves the wave PAUSED for an approval from elsewhere (``drsorch
+        approve``, through the store) until its ApprovalTimeoutSeconds."""
+        answer = self.approve(cmd.wave)
+        if answer is None:
+            return []
+        if answer is False:
+            return [
+                m.Cancel(f"wave {cmd.wave} needs an approval (PauseBefore) and did not get one")
+            ]
+        return [m.Approve(cmd.wave, by=answer if isinstance(answer, str) else None)]
 
 
 _HANDLERS: dict[type[m.Message], Callable[[Effects, Any], list[m.Event]]] = {

@@ -52,7 +52,10 @@ def plan_as_run(
     if not yes:
         if confirm is None:
             raise RefusedError("a RECOVERY needs confirmation: pass --yes (no terminal)")
-        question = f"Run a real RECOVERY of {plan.plan_id} ({len(plan.all_server_ids())} servers)?"
+        count = f"{len(plan.all_server_ids())} servers"
+        if plan.selects_by_tags():  # how many the tags select is only known at preflight
+            count += " listed, and every server its ServerTags select"
+        question = f"Run a real RECOVERY of {plan.plan_id} ({count})?"
         if not confirm(question):
             raise RefusedError("RECOVERY not confirmed; nothing was launched")
     return plan.model_copy(update={"execution_type": "RECOVERY"})

@@ -196,6 +196,14 @@ class WaveRecord(_Model):
     StartTime: Epoch | None = None
     EndTime: Epoch | None = None
     ServerResults: list[ServerResult] = Field(default_factory=list)
+    #: PauseBefore: who approved the wave (``drsorch approve``, the prompt, --approve-all)
+    #: and when; None when it needed no approval or got none.
+    ApprovedBy: str | None = None
+    ApprovedTime: Epoch | None = None
+    #: The plan's ServerTags, when the wave selected servers by tags (None otherwise).
+    ServerTags: dict[str, str] | None = None
+    #: The servers those tags matched at preflight (also in ServerResults); None otherwise.
+    TagMatchedServerIds: list[str] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -26,7 +26,7 @@ from drsorch.core import messages as m
 from drsorch.core.state import State
 from drsorch.core.state_types import EnvironmentDetails
 from drsorch.core.statuses import ExecutionStatus
-from drsorch.effects import Effects
+from drsorch.effects import Approver, Effects
 from drsorch.errors import DrsorchError, LeaseLostError
 from drsorch.history import ExecutionRecord
 from drsorch.keeping import Keeper
@@ -34,7 +34,8 @@ from drsorch.notify import NotifyOutcome, NotifyResult
 from drsorch.ownership import DEFAULT_LEASE_SECONDS
 from drsorch.plan import Plan
 from drsorch.stepping import Observer, Stepper, earliest_wake, finished
-from drsorch.store.base import HistoryStore
+from drsorch.store.base import HistoryStore, RequestStore
+from drsorch.text import printable
 
 __all__ = ["EngineError", "Observer", "RunOptions", "Runner"]
 
@@ -109,7 +110,7 @@ class Runner:
         store: HistoryStore,
         clock: Clock,
         observer: Observer | None = None,
-        approve: Callable[[int], bool] | None = None,
+        approve: Approver | None = None,
         log: Callable[[str], None] | None = None,
         holder: str | None = None,
         notify: Callable[[ExecutionRecord | None], NotifyResult | None] | None = None,
@@ -133,6 +134,8 @@ class Runner:
         )
         self.stepper = Stepper(self.effects, self.keeper, clock, observer)
         self.cancel_requested: str | None = None
+        #: Approvals taken from the store (``drsorch approve``), not yet fed to the core.
+        self._approvals: list[m.Approve] = []
         #: The execution being driven (None until ``run`` or ``resume`` starts one).
         self.state: State | None = None
 
@@ -221,8 +224,12 @@ class Runner:
     def _loop(self, state: State, first: m.Event, options: RunOptions) -> None:
         commands = self.stepper.settle(state, first)
         while not finished(commands):
+            self._take_requests(state)
             if self.cancel_requested and not state["cancel_requested"]:
                 commands = self.stepper.settle(state, m.Cancel(self.cancel_requested))
+                continue
+            if self._approvals:
+                commands = self.stepper.settle(state, self._approvals.pop(0))
                 continue
             wake = earliest_wake(commands)
             self._sleep_until(state, wake if wake is not None else self.clock.now(), options)
@@ -234,10 +241,29 @@ class Runner:
         if options.sleep_slice is not None:
             longest = min(longest, options.sleep_slice)
         while (left := wake - self.clock.now()) > 0:
-            if self.cancel_requested and not state["cancel_requested"]:
-                return  # wake up to deliver the cancel; once delivered, sleep as usual
+            self._take_requests(state)
+            if self._approvals or (self.cancel_requested and not state["cancel_requested"]):
+                return  # wake up to deliver it; once delivered, sleep as usual
             self.clock.sleep(min(left, longest))
             self.keeper.renew_if_due(state["execution_id"])
+
+    def _take_requests(self, state: State) -> None:
+        """What operators asked of this execution through the store (``drsorch approve``,
+        ``drsorch cancel``), queued to be delivered at the next step."""
+        store = self.keeper.store
+        if not isinstance(store, RequestStore):
+            return
+        for request in store.take_requests(state["execution_id"]):
+            by = printable(str(request.get("by") or "someone"))
+            wave = request.get("wave")
+            if request.get("kind") == "cancel":
+                self.cancel(f"cancelled by {by} (drsorch cancel)")
+                self.log(f"cancel asked by {by}")
+            elif request.get("kind") == "approve" and type(wave) is int:
+                self._approvals.append(m.Approve(wave, by=by))
+                self.log(f"wave {wave}: approved by {by}")
+            else:
+                self.warn(f"ignored a request this drsorch does not know: {request!r:.200}")
 
     def _before_launch(self) -> None:
         """A launch goes out only under a lease surely ours."""

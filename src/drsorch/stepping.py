@@ -68,12 +68,15 @@ class Stepper:
             self.keeper.renew_if_due(state["execution_id"])
             if not io:
                 return commands
-            commands = [
-                out
-                for command in io
-                for answer in self.effects.execute(command)
-                for out in self.step(state, answer)
-            ]
+            answered = False
+            following: list[m.Command] = []
+            for command in io:
+                for answer in self.effects.execute(command):
+                    answered = True
+                    following += self.step(state, answer)
+            if not answered:  # (an approval left to come from elsewhere): wait as planned
+                return [c for c in commands if isinstance(c, m.WakeAt)]
+            commands = following
 
     def _after_step(self, state: State) -> None:
         if self.observer is not None:

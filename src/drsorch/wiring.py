@@ -138,6 +138,19 @@ class _ScaledFromRun:
         self._running.sleep(seconds)
 
 
+@dataclass
+class SimClients:
+    """The DRS and EC2 clients of simulated worlds, made by the first world and re-attached
+    to each later world's region (:func:`~drsorch.sim.attach` on a client replaces its
+    region). Building a client (EC2 has some 700 operations) costs more than a short
+    simulated run; ``drsorch estimate`` runs a plan hundreds of times. The engine's code
+    path is unchanged: the same clients, adapters and before-send hook."""
+
+    region_name: str | None = None
+    drs: Any = None
+    ec2: Any = None
+
+
 def _adapters(
     session: Any,
     clock: Clock,
@@ -182,6 +195,7 @@ def simulated(
     clock: Clock | None = None,
     on_retry: Callable[..., None] | None = None,
     on_lost_answer: Callable[[str], None] | None = None,
+    clients: SimClients | None = None,
 ) -> World:
     """A simulated region holding the plan's servers, on a virtual (or sped-up) clock.
 
@@ -192,7 +206,8 @@ def simulated(
 
     ``on_retry`` hears every retried AWS call (:data:`~drsorch.aws.retry.OnRetry`),
     ``on_lost_answer`` every StartRecovery whose answer was lost and whose job was adopted
-    (``drsorch run -v``); :func:`real_aws` takes them too."""
+    (``drsorch run -v``); :func:`real_aws` takes them too. ``clients`` (see
+    :class:`SimClients`) are made once and reused by every world given the same ones."""
     import boto3
 
     from drsorch.sim import Scenario, SimRegion, attach
@@ -239,7 +254,10 @@ def simulated(
     if accounts and target and target.role_arn:
         work_session, target_account = _role_session(session, target, execution_id, clock)
         attach(work_session, region)
-    drs, ec2 = _adapters(work_session, clock, on_retry, on_lost_answer=on_lost_answer)
+    if clients is not None and work_session is session:  # a role's session: fresh clients
+        drs, ec2 = _reused_adapters(clients, session, region, clock, on_retry, on_lost_answer)
+    else:
+        drs, ec2 = _adapters(work_session, clock, on_retry, on_lost_answer=on_lost_answer)
     options = RunOptions(
         execution_id=execution_id,
         initiated_by=local_user(),
@@ -255,6 +273,27 @@ def simulated(
         keep_state=False,
     )
     return World(drs=drs, ec2=ec2, clock=clock, options=options, sim=region)
+
+
+def _reused_adapters(
+    clients: SimClients,
+    session: Any,
+    region: SimRegion,
+    clock: Clock,
+    on_retry: Callable[..., None] | None,
+    on_lost_answer: Callable[[str], None] | None,
+) -> tuple[DrsAdapter, Ec2Adapter]:
+    from drsorch.sim import attach
+
+    if clients.drs is None or clients.region_name != session.region_name:
+        clients.drs, clients.ec2 = make_clients(session)
+        clients.region_name = session.region_name
+    attach(clients.drs, region)
+    attach(clients.ec2, region)
+    retry = RetryPolicy(clock, on_retry=on_retry)
+    return DrsAdapter(clients.drs, retry, on_lost_answer=on_lost_answer), Ec2Adapter(
+        clients.ec2, retry
+    )
 
 
 def real_aws(

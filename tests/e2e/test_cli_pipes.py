@@ -119,8 +119,9 @@ def test_a_closed_stdout_does_not_stop_the_run(tmp_path: Path) -> None:
 
 
 def test_closed_stdout_and_stderr_do_not_stop_the_run(tmp_path: Path) -> None:
-    """Closed as soon as the process exists, before its interpreter has even started: all
-    it prints goes to the closed pipes."""
+    """Closed as soon as the process exists, long before it can print anything (starting
+    Python and importing drsorch take most of a second): all it prints goes to the closed
+    pipes."""
     proc = _start(tmp_path)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()

@@ -271,3 +271,41 @@ def test_ec2_operations_and_errors(env: Env) -> None:
         "items"
     ]
     assert ri["ec2InstanceState"] == "TERMINATED"
+
+
+def test_source_server_tags_through_tag_untag_and_list(env: Env) -> None:
+    """TagResource / UntagResource / ListTagsForResource on a source server's ARN, as DRS's
+    REST API has them (``/tags/{resourceArn}``, tagKeys in the query), and the tags then
+    show in DescribeSourceServers."""
+    server = env.drs.describe_source_servers()["items"][0]
+    arn, sid = server["arn"], server["sourceServerID"]
+    assert env.drs.list_tags_for_resource(resourceArn=arn)["tags"] == {}
+    env.drs.tag_resource(resourceArn=arn, tags={"Tier": "db", "App": "shop", "Env": ""})
+    env.drs.tag_resource(resourceArn=arn, tags={"App": "crm"})  # an existing key: replaced
+    assert env.drs.list_tags_for_resource(resourceArn=arn)["tags"] == {
+        "Tier": "db",
+        "App": "crm",
+        "Env": "",
+    }
+    env.drs.untag_resource(resourceArn=arn, tagKeys=["App", "Env", "Absent"])  # absent: no error
+    assert env.drs.list_tags_for_resource(resourceArn=arn)["tags"] == {"Tier": "db"}
+    (described,) = env.drs.describe_source_servers(filters={"sourceServerIDs": [sid]})["items"]
+    assert described["tags"] == {"Tier": "db"}
+
+    gone = arn.rsplit("/", 1)[0] + "/s-00000000000000000"
+    for call in (
+        lambda: env.drs.list_tags_for_resource(resourceArn=gone),
+        lambda: env.drs.tag_resource(resourceArn=gone, tags={"a": "b"}),
+        lambda: env.drs.untag_resource(resourceArn=gone, tagKeys=["a"]),
+    ):
+        with pytest.raises(ClientError) as missing:
+            call()
+        assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+        assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    with pytest.raises(ClientError) as too_long:
+        env.drs.tag_resource(resourceArn=arn, tags={"k" * 257: "v"})
+    assert too_long.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(ClientError) as too_many:
+        env.drs.tag_resource(resourceArn=arn, tags={f"k{i}": "v" for i in range(50)})
+    assert too_many.value.response["Error"]["Code"] == "ValidationException"
+    assert env.drs.list_tags_for_resource(resourceArn=arn)["tags"] == {"Tier": "db"}

@@ -84,7 +84,8 @@ PlanName: n
         "F:4:20: Waves[0].Dependencies[0] (wave 2): wave 9 does not exist",
         f"F:6:17: Waves[1].ServerIds[0] (wave 1): {A} is already in wave 2",
         "F:7:1: Owner: unknown field (fields here: PlanId, PlanName, Description, "
-        "ExecutionType, TimeoutSeconds, RtoTargetSeconds, Target, Notifications, Defaults, "
+        "ExecutionType, TimeoutSeconds, RtoTargetSeconds, ApprovalTimeoutSeconds, Target, "
+        "Notifications, Defaults, "
         "Waves)",
         "F: PlanId: required field is missing",
     ]

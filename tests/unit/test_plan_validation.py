@@ -41,7 +41,8 @@ def only(found: list[str]) -> str:
         (
             {"Owner": "x"},
             "Owner: unknown field (fields here: PlanId, PlanName, Description, ExecutionType, "
-            "TimeoutSeconds, RtoTargetSeconds, Target, Notifications, Defaults, Waves)",
+            "TimeoutSeconds, RtoTargetSeconds, ApprovalTimeoutSeconds, Target, Notifications, "
+            "Defaults, Waves)",
         ),
         (
             {"Target": {"AccountId": "111122223333", "Acount": 1}},
@@ -89,11 +90,22 @@ def test_missing_required_plan_fields(field: str) -> None:
     assert validate_data(data)[1] == [f"{field}: required field is missing"]
 
 
-@pytest.mark.parametrize("field", ["WaveNumber", "ServerIds"])
-def test_missing_required_wave_fields(field: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        ("WaveNumber", "Waves[1].WaveNumber: required field is missing"),
+        # ServerTags may stand in for ServerIds (issue 12): one of the two is required.
+        (
+            "ServerIds",
+            "Waves[1].ServerIds: required field is missing: a wave needs ServerIds, ServerTags "
+            "(servers selected by their tags) or both",
+        ),
+    ],
+)
+def test_missing_required_wave_fields(field: str, expected: str) -> None:
     w = wave(2)
     del w[field]
-    assert f"Waves[1].{field}: required field is missing" in problems(wave(1), w)
+    assert expected in problems(wave(1), w)
 
 
 def test_missing_target_account() -> None:
@@ -351,7 +363,8 @@ MANY_PROBLEMS = [
     "PlanId: 'bad plan!' is not a plan id ([A-Za-z0-9_-], 1-64 characters)",
     "TimeoutSeconds: must be at most 604800",
     "Owner: unknown field (fields here: PlanId, PlanName, Description, ExecutionType, "
-    "TimeoutSeconds, RtoTargetSeconds, Target, Notifications, Defaults, Waves)",
+    "TimeoutSeconds, RtoTargetSeconds, ApprovalTimeoutSeconds, Target, Notifications, "
+    "Defaults, Waves)",
     "Target.AccountId: '12345' is not an AWS account id (12 digits)",
     "Target.Region: 'moon-base-1' is not an AWS region name (like us-east-1)",
     "Target.RoleArn: 'arn:aws:iam::role/NoAccount' is not an IAM role ARN "

@@ -65,6 +65,10 @@ WAVE_FIELDS = (
     "StartTime",
     "EndTime",
     "ServerResults",
+    "ApprovedBy",
+    "ApprovedTime",
+    "ServerTags",  # issue 12: a wave selected by tags (null otherwise)
+    "TagMatchedServerIds",
 )
 SERVER_FIELDS = (
     "ServerId",

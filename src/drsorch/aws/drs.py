@@ -149,6 +149,17 @@ class DrsAdapter:
         wanted = set(server_ids)
         return {sid: info for sid, info in found.items() if sid in wanted}
 
+    def list_source_servers(self) -> dict[str, SourceServerInfo]:
+        """Every source server of the account and region, page after page, no cap (what a
+        tag selector is resolved against: DRS has no filter by tag)."""
+        op = "DescribeSourceServers"
+        found: dict[str, SourceServerInfo] = {}
+        for offset, items in self._pages("describe_source_servers", op, {}):
+            for i, item in enumerate(items):
+                info = parse_source_server(item, operation=op, path=f"items[{offset + i}]")
+                found[info.server_id] = info
+        return found
+
     def require_source_servers(self, server_ids: Sequence[str]) -> dict[str, SourceServerInfo]:
         """Like :meth:`describe_source_servers`, but every id must exist (seed Req 2.5)."""
         found = self.describe_source_servers(server_ids)

@@ -17,7 +17,17 @@ from drsorch.outcomes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "main"]
 
-_COMMAND_MODULES = ("validate", "run", "history", "sim", "cleanup", "report", "store")
+_COMMAND_MODULES = (
+    "validate",
+    "run",
+    "history",
+    "sim",
+    "cleanup",
+    "report",
+    "store",
+    "control",
+    "estimate",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -25,19 +25,20 @@ from drsorch.cli.render import (
 )
 from drsorch.cli.streams import guard_std_streams
 from drsorch.cli.verbose import VerboseLog
-from drsorch.clock import RealClock
+from drsorch.clock import RealClock, VirtualClock
 from drsorch.core.statuses import ExecutionStatus
+from drsorch.effects import Approver
 from drsorch.errors import DrsorchError, RefusedError
 from drsorch.gates import Confirm, plan_as_run
 from drsorch.history import ExecutionRecord
 from drsorch.outcomes import EXIT_INTERNAL, exit_code_for_error, exit_code_for_status
-from drsorch.plan import load_plan
+from drsorch.plan import Plan, load_plan
 from drsorch.resumption import check_same_target, plan_as_it_ran, resumable_state
 from drsorch.runner import EngineError, Runner
 from drsorch.store import HistoryStore, open_store
 from drsorch.store.base import resolve_id
 from drsorch.text import markup_safe, printable
-from drsorch.wiring import World, real_aws, simulated
+from drsorch.wiring import World, local_user, real_aws, simulated
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -64,15 +65,53 @@ def _terminal_confirm() -> Confirm | None:
     return confirm
 
 
-def _approver(approve_all: bool) -> Callable[[int], bool]:
-    def approve(wave: int) -> bool:
+def _stdin_is_a_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def _approver(
+    approve_all: bool, *, virtual: bool, execution: str, say: Callable[[str], None]
+) -> Approver:
+    """Who approves a PauseBefore wave (issue 11, item 1).
+
+    ``--approve-all`` approves each at once. In virtual time (a simulation without
+    ``--speed``) nothing moves while a question waits, so a terminal is asked. In real
+    time (``--aws``, ``--speed``) nothing blocks: the wave waits PAUSED while every other
+    branch goes on, until ``drsorch approve ID --wave N`` (from any terminal, through the
+    store), ``drsorch cancel ID`` or its ApprovalTimeoutSeconds."""
+    who = local_user()
+
+    def approve(wave: int) -> bool | str | None:
         if approve_all:
-            return True
-        if not sys.stdin.isatty():
-            return False
-        return click.confirm(f"Wave {wave} waits for approval. Start it?", err=True)
+            return f"{who} (--approve-all)"
+        if virtual and _stdin_is_a_terminal():
+            try:
+                yes = click.confirm(f"Wave {wave} waits for approval. Start it?", err=True)
+            except click.Abort:
+                yes = False
+            return f"{who} (at the prompt)" if yes else False
+        say(
+            f"wave {wave} waits for an approval (PauseBefore): drsorch approve {execution} "
+            f"--wave {wave} (or drsorch cancel {execution})"
+        )
+        return None
 
     return approve
+
+
+def _check_approvals_possible(plan: Plan, world: World, approve_all: bool) -> None:
+    """Refuse at start a plan whose approvals nobody could give (issue 11, item 1): a
+    simulation in virtual time, with no terminal and no --approve-all, would let 24 virtual
+    hours pass in a blink and cancel the wave."""
+    paused = [w.wave_number for w in plan.waves if w.pause_before]
+    virtual = isinstance(world.clock, VirtualClock)
+    if paused and not approve_all and virtual and not _stdin_is_a_terminal():
+        raise RefusedError(
+            f"wave(s) {', '.join(map(str, paused))} wait for an approval (PauseBefore) "
+            "and nobody can give it: this simulation runs in virtual time with no "
+            "terminal. Pass --approve-all, or --speed N to approve with `drsorch "
+            "approve` from another terminal; nothing was run"
+        )
 
 
 def _driving_options(command: Callable[P, R]) -> Callable[P, R]:
@@ -213,6 +252,7 @@ def run_cmd(
                 on_retry=chatter.retried if chatter else None,
                 on_lost_answer=chatter.lost_answer if chatter else None,
             )
+        _check_approvals_possible(plan, world, approve_all)
     except BaseException:  # a bad scenario, credentials, region...: nothing ran
         store.close()
         raise
@@ -281,7 +321,12 @@ def _drive(
         store=store,
         clock=world.clock,
         observer=talk,
-        approve=_approver(approve_all),
+        approve=_approver(
+            approve_all,
+            virtual=isinstance(world.clock, VirtualClock),
+            execution=world.options.execution_id,
+            say=talk.log if talk else (lambda text: click.echo(printable(text), err=True)),
+        ),
         log=talk.log if talk else None,
         # Without the live view (--json, --quiet) what went wrong outside the record still
         # reaches stderr: a notification that failed, a store that could not save.

@@ -12,6 +12,7 @@ from drsorch.errors import PlanError
 from drsorch.outcomes import EXIT_BAD_INPUT, EXIT_OK
 from drsorch.plan import DRS_MAX_SERVERS_PER_JOB, Plan, load_plan, plan_json_schema
 from drsorch.plan.loader import PlanProblems, display_path
+from drsorch.plan.model import show
 from drsorch.text import printable
 
 # Past this many steps (or waves in one step) a summary line shows the ends and elides the
@@ -46,7 +47,12 @@ def summarize(plan: Plan) -> list[str]:
         f"({len(chain)} wave{'s' * (len(chain) != 1)})",
     ]
     for wave in plan.waves:
-        n = len(wave.server_ids)
+        if wave.server_tags:
+            lines.append(
+                f"wave {wave.wave_number} selects servers by ServerTags "
+                f"{show(wave.server_tags)}: resolved at preflight (DescribeSourceServers)"
+            )
+        n = len(wave.listed_ids)
         if wave.execution_type == "PARALLEL" and n > DRS_MAX_SERVERS_PER_JOB:
             lines.append(
                 f"wave {wave.wave_number} has {n} servers: it runs as {plan.job_count(wave)} "

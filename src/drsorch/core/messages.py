@@ -46,6 +46,9 @@ class ServersDescribed(Message):
     kind: ClassVar[str] = "ServersDescribed"
     replication: dict[str, str]
     hostnames: dict[str, str] = field(default_factory=dict)
+    #: str(WaveNumber) -> the ids its ServerTags matched, in id order (every wave the
+    #: command named, matched or not); empty when the command named no selectors.
+    matched: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class Approve(Message):
 
     kind: ClassVar[str] = "Approve"
     wave: int
+    by: str | None = None  # who approved (``drsorch approve``, the prompt, --approve-all)
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -137,6 +141,10 @@ class Approve(Message):
 class DescribeServers(Message):
     kind: ClassVar[str] = "DescribeServers"
     server_ids: list[str]
+    #: str(WaveNumber) -> ServerTags to resolve: every source server is listed (paginated,
+    #: no cap) and those carrying all of a wave's tags are returned as matched. Empty: only
+    #: ``server_ids`` are described.
+    selectors: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

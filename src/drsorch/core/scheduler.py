@@ -26,6 +26,8 @@ from drsorch.core.mutate import ids_in as _ids_in
 from drsorch.core.mutate import notice as _notice
 from drsorch.core.mutate import touch as _touch
 from drsorch.core.mutate import wave_by_number as _wave
+from drsorch.core.selection import resolve as _resolve_selectors
+from drsorch.core.selection import unresolved as _unresolved
 from drsorch.core.state import State
 from drsorch.core.state_types import InstanceHealth, LaunchState, WaveHealthCheck
 from drsorch.core.statuses import DispatchStatus as DS
@@ -76,7 +78,7 @@ def advance(state: State, event: m.Event, now: float) -> list[m.Command]:
 def _on_start(state: State, _: m.Message, now: float, cmds: list[m.Command]) -> None:
     if state["phase"] == Phase.PREFLIGHT and not state["preflight_sent"]:
         state["preflight_sent"] = True
-        cmds.append(m.DescribeServers(sorted(state["servers"])))
+        cmds.append(m.DescribeServers(sorted(state["servers"]), selectors=_unresolved(state)))
 
 
 def _on_tick(state: State, _: m.Message, now: float, cmds: list[m.Command]) -> None:
@@ -86,6 +88,17 @@ def _on_tick(state: State, _: m.Message, now: float, cmds: list[m.Command]) -> N
 def _on_servers(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -> None:
     assert isinstance(ev, m.ServersDescribed)
     if state["phase"] != Phase.PREFLIGHT:
+        return
+    # ServerTags first: the servers they select are then checked like the listed ones.
+    refused = _resolve_selectors(state, ev.matched)
+    for message, wave, sid in refused:
+        _error(state, message, wave, sid)
+    if refused:
+        _finish_early(
+            state,
+            now,
+            f"preflight failed: {len(refused)} problem(s) with ServerTags; nothing was launched",
+        )
         return
     for sid, hostname in ev.hostnames.items():
         server = state["servers"].get(sid)
@@ -362,7 +375,7 @@ def _on_resume(state: State, ev: m.Message, now: float, cmds: list[m.Command]) -
     _notice(state, "the engine was restarted from its saved state")
     if state["phase"] == Phase.PREFLIGHT:
         state["preflight_sent"] = True
-        cmds.append(m.DescribeServers(sorted(state["servers"])))
+        cmds.append(m.DescribeServers(sorted(state["servers"]), selectors=_unresolved(state)))
     for launch in state["launches"].values():
         if launch["status"] == DS.SENT:  # its answer was lost with the engine
             launch.update({"status": DS.QUEUED, "maybe_sent": True})
@@ -375,7 +388,7 @@ def _on_approve(state: State, ev: m.Message, now: float, cmds: list[m.Command]) 
     assert isinstance(ev, m.Approve)
     w = _wave(state, ev.wave)
     if w["status"] == WS.PAUSED and not w["approved"]:
-        w["approved"] = True
+        w.update({"approved": True, "approved_by": ev.by, "approved_at": now})
         _touch(state)
 
 

@@ -41,16 +41,24 @@ __all__ = [
     "known",
     "load_state",
     "new_execution",
+    "new_server",
     "to_record",
 ]
 
 #: The layout version a state is written with (its ``"version"``). Bump it, and add a
 #: migration to ``_MIGRATIONS``, whenever a key is added, removed or changes meaning.
-STATE_VERSION = 1
+STATE_VERSION = 2
 
-#: Version N -> a function turning a saved version-N state into a version-N+1 one. Empty:
-#: version 1 is the only layout there has been (states were first saved at version 1).
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+def _v1_to_v2(old: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 added a wave's ``selector`` (ServerTags, issue 12): a version-1 state has
+    none, so only its version changes. A drsorch that reads only version 1 refuses a
+    version-2 state as "saved by a newer drsorch" instead of resuming it wrongly."""
+    return {**old, "version": 2}
+
+
+#: Version N -> a function turning a saved version-N state into a version-N+1 one.
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 DEFAULT_CONFIG: EngineConfig = {
     "job_poll_seconds": 30.0,  # one DescribeJobs for all active jobs this often
@@ -124,6 +132,7 @@ def new_execution(
                 },
                 "pause_before": w.pause_before,
                 "approved": False,
+                "approval_timeout": plan.approval_timeout_seconds,
                 "status": WaveStatus.PENDING,
                 "start_time": None,
                 "end_time": None,
@@ -132,24 +141,16 @@ def new_execution(
                 "max_failed": plan.max_failed_for(w),
             }
         )
-        for sid in w.server_ids:
-            servers[sid] = {
-                "wave": w.wave_number,
-                "status": ServerStatus.PENDING,
-                "job_id": None,
-                "token": None,
-                "recovery_instance_id": None,
-                "ec2_instance_id": None,
-                "start_time": None,
-                "launched_time": None,
-                "healthy_time": None,
-                "end_time": None,
-                "error": None,
-                "polls": 0,
-                "next_poll_at": None,
-                "last_seen": None,
-                "hostname": None,
+        if w.server_tags is not None:
+            most, percent = plan.tolerance_of(w)
+            waves[-1]["selector"] = {
+                "tags": dict(w.server_tags),
+                "matched": None,  # the preflight resolves it
+                "max_failed_servers": most,
+                "max_failed_percent": percent,
             }
+        for sid in w.listed_ids:
+            servers[sid] = new_server(w.wave_number)
     state: State = {
         "version": STATE_VERSION,
         "execution_id": execution_id,
@@ -190,6 +191,27 @@ def new_execution(
     return state
 
 
+def new_server(wave: int) -> ServerState:
+    """A source server of wave ``wave`` that nothing has happened to yet."""
+    return {
+        "wave": wave,
+        "status": ServerStatus.PENDING,
+        "job_id": None,
+        "token": None,
+        "recovery_instance_id": None,
+        "ec2_instance_id": None,
+        "start_time": None,
+        "launched_time": None,
+        "healthy_time": None,
+        "end_time": None,
+        "error": None,
+        "polls": 0,
+        "next_poll_at": None,
+        "last_seen": None,
+        "hostname": None,
+    }
+
+
 def to_record(state: State) -> dict[str, Any]:
     """The execution-history record (design §5) of this state."""
     servers = state["servers"]
@@ -213,18 +235,23 @@ def to_record(state: State) -> dict[str, Any]:
                     "Error": s["error"],
                 }
             )
-        waves_out.append(
-            {
-                "WaveNumber": w["number"],
-                "WaveName": w["name"],
-                "Status": w["status"],
-                "DependsOn": list(w["deps"]),
-                "WaitTimeSeconds": w["wait"],
-                "StartTime": w["start_time"],
-                "EndTime": w["end_time"],
-                "ServerResults": results,
-            }
-        )
+        wave_out: dict[str, Any] = {
+            "WaveNumber": w["number"],
+            "WaveName": w["name"],
+            "Status": w["status"],
+            "DependsOn": list(w["deps"]),
+            "WaitTimeSeconds": w["wait"],
+            "StartTime": w["start_time"],
+            "EndTime": w["end_time"],
+            "ServerResults": results,
+        }
+        if w.get("approved_at") is not None:  # only approved waves: other records keep their shape
+            wave_out["ApprovedBy"] = w.get("approved_by")
+            wave_out["ApprovedTime"] = w["approved_at"]
+        if "selector" in w:  # only waves that select by tags, so other records keep their shape
+            wave_out["ServerTags"] = dict(w["selector"]["tags"])
+            wave_out["TagMatchedServerIds"] = list(w["selector"]["matched"] or ())
+        waves_out.append(wave_out)
     end = state["end_time"]
     return {
         "ExecutionId": state["execution_id"],
@@ -356,6 +383,13 @@ def _dangling(state: State) -> list[str]:
             f"wave {w['number']} depends on wave {d}, which is not in the state"
             for d in w["deps"]
             if str(d) not in index
+        ]
+    for w in waves:
+        matched = w["selector"]["matched"] if "selector" in w else None
+        problems += [
+            f"wave {w['number']}: server {sid} matched by its ServerTags is not in its order"
+            for sid in matched or ()
+            if sid not in w["order"]
         ]
     for sid, s in servers.items():
         if str(s["wave"]) not in index:

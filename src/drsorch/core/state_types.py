@@ -47,6 +47,7 @@ __all__ = [
     "Seconds",
     "ServerState",
     "WaveHealthCheck",
+    "WaveSelector",
     "WaveState",
 ]
 
@@ -97,6 +98,20 @@ class WaveHealthCheck(TypedDict):
 
 
 @with_config(_STRICT)
+class WaveSelector(TypedDict):
+    """A wave's ServerTags and what the preflight resolved them to (state version 2)."""
+
+    tags: dict[str, str]  # a server with every one of these tags, each with this value
+    #: The ids the tags matched, in id order, once the preflight resolved them (they are then
+    #: in the wave's ``order`` and in ``servers``); None before. Never resolved again.
+    matched: list[str] | None
+    #: The wave's MaxFailedServers / MaxFailedPercent (else the plan Defaults'), turned into
+    #: ``max_failed`` once the number of servers is known.
+    max_failed_servers: int | None
+    max_failed_percent: int | None
+
+
+@with_config(_STRICT)
 class WaveState(TypedDict):
     """One wave of the plan and how far it got."""
 
@@ -109,6 +124,9 @@ class WaveState(TypedDict):
     health: WaveHealthCheck
     pause_before: bool  # PauseBefore: wait for an approval before starting
     approved: bool  # the approval came
+    #: PauseBefore: seconds it waits for its approval before it is CANCELLED (states saved
+    #: before approvals had a timeout lack it: 24 h).
+    approval_timeout: NotRequired[int]
     status: Annotated[WaveStatus, FROM_STRING]
     start_time: Seconds | None
     end_time: Seconds | None
@@ -117,6 +135,13 @@ class WaveState(TypedDict):
     #: MaxFailedServers / MaxFailedPercent, resolved to a count: servers that may end FAILED
     #: with the wave still COMPLETED. States saved before it was kept lack it: 0.
     max_failed: NotRequired[int]
+    #: ServerTags: servers this wave selects by tags (version 2; absent: ServerIds only).
+    selector: NotRequired[WaveSelector]
+    #: PauseBefore: when it began waiting for its approval; who approved it, and when
+    #: (keys added as it happens, so they come last).
+    paused_at: NotRequired[Seconds]
+    approved_by: NotRequired[str | None]
+    approved_at: NotRequired[Seconds]
 
 
 @with_config(_STRICT)
@@ -230,3 +255,7 @@ class ExecutionState(TypedDict):
     notification: NotRequired[dict[str, str | None]]
     #: Where it runs (the record's Environment); states saved before it was kept lack it.
     environment_details: NotRequired[EnvironmentDetails]
+    #: Since when some wave has been waiting for its approval (None or absent: none is;
+    #: added when the first wave pauses, so it comes last);
+    #: the deadline moves on by that time once none waits (approvals do not count).
+    paused_since: NotRequired[Seconds | None]

@@ -28,9 +28,14 @@ from drsorch.core.statuses import ServerStatus as SS
 from drsorch.core.statuses import WaveStatus as WS
 from drsorch.drs_terms import EXECUTION_TAG, PLAN_TAG, TOKEN_TAG, WAVE_TAG
 
+#: How long a PauseBefore wave waits for an approval when its state does not say.
+DEFAULT_APPROVAL_TIMEOUT = 86_400
+
 
 def progress(state: State, now: float, cmds: list[m.Command]) -> None:
-    if now >= state["deadline"]:
+    # Time spent waiting for an approval is not counted against TimeoutSeconds.
+    paused_since = state.get("paused_since")
+    if paused_since is None and now >= state["deadline"]:
         abort(
             state,
             now,
@@ -42,6 +47,7 @@ def progress(state: State, now: float, cmds: list[m.Command]) -> None:
         return
     _sequential(state, now)
     _complete_waves(state, now)
+    _approval_timeouts(state, now)
     _readiness(state, now)
     _start_waves(state, now, cmds)
     _dispatch(state, now, cmds)
@@ -143,11 +149,37 @@ def _readiness(state: State, now: float) -> None:
                 touch(state)
 
 
+def _approval_due(w: WaveState) -> float:
+    """When a PAUSED wave's wait for its approval runs out."""
+    timeout = w.get("approval_timeout", DEFAULT_APPROVAL_TIMEOUT)
+    return known(w.get("paused_at")) + timeout
+
+
+def _approval_timeouts(state: State, now: float) -> None:
+    """A PAUSED wave whose approval did not come in time is CANCELLED (its dependents are
+    then SKIPPED by the readiness rules, in the same pass)."""
+    for w in state["waves"]:
+        if w["status"] != WS.PAUSED or w["approved"]:
+            continue
+        if "paused_at" not in w:  # paused by an engine from before approval timeouts
+            w["paused_at"] = now
+            touch(state)
+        if now >= _approval_due(w):
+            timeout = w.get("approval_timeout", DEFAULT_APPROVAL_TIMEOUT)
+            error(
+                state,
+                f"wave {w['number']} was not approved within {timeout} s "
+                "(ApprovalTimeoutSeconds): CANCELLED, its dependents SKIPPED",
+                w["number"],
+            )
+            end_wave_unstarted(state, w, WS.CANCELLED, now)
+
+
 def _start_waves(state: State, now: float, cmds: list[m.Command]) -> None:
     for w in state["waves"]:
         if w["status"] == WS.WAITING and known(w["ready_at"]) <= now:
             if w["pause_before"] and not w["approved"]:
-                w["status"] = WS.PAUSED
+                w.update({"status": WS.PAUSED, "paused_at": now})
                 touch(state)
                 cmds.append(m.AwaitApproval(w["number"]))
                 continue
@@ -162,8 +194,18 @@ def _start_waves(state: State, now: float, cmds: list[m.Command]) -> None:
             size = int(state["config"]["max_servers_per_job"])
             for i in range(0, len(w["order"]), size):
                 _enqueue(state, w, w["order"][i : i + size])
-    paused = any(w["status"] == WS.PAUSED for w in state["waves"])
+    paused = any(w["status"] == WS.PAUSED and not w["approved"] for w in state["waves"])
     state["status"] = ES.PAUSED if paused else ES.RUNNING
+    # While any wave waits for its approval the execution's clock stands still: the
+    # deadline moves on by the time waited once no wave waits any more.
+    since = state.get("paused_since")
+    if paused and since is None:
+        state["paused_since"] = now
+        touch(state)
+    elif not paused and since is not None:
+        state["deadline"] += now - since
+        state["paused_since"] = None
+        touch(state)
 
 
 def _enqueue(state: State, w: WaveState, servers: list[str]) -> None:
@@ -328,8 +370,13 @@ def abort(state: State, now: float, message: str) -> None:
 
 def next_wake(state: State, now: float) -> float:
     """The earliest time anything is due; at the latest, the execution deadline."""
-    times = [state["deadline"]]
+    times = [state["deadline"]] if state.get("paused_since") is None else []
     times += [known(w["ready_at"]) for w in state["waves"] if w["status"] == WS.WAITING]
+    times += [
+        _approval_due(w)
+        for w in state["waves"]
+        if w["status"] == WS.PAUSED and not w["approved"] and "paused_at" in w
+    ]
     if state["next_job_poll"] is not None:
         times.append(state["next_job_poll"])
     times += [

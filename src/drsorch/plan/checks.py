@@ -73,6 +73,8 @@ class WaveView:
     order_complete: bool  # every entry was an integer
     max_failed_servers: int | None = None  # MaxFailedServers; None = omitted or refused
     max_failed_percent: int | None = None  # MaxFailedPercent; None = omitted or refused
+    has_ids: bool = True  # ServerIds is given (valid or not)
+    has_tags: bool = False  # ServerTags is given (valid or not): more servers at preflight
 
 
 @dataclass(frozen=True)
@@ -93,14 +95,16 @@ def view_of_model(plan: Plan) -> PlanView:
         WaveView(
             index=i,
             number=w.wave_number,
-            servers=tuple(enumerate(w.server_ids)),
-            server_count=len(w.server_ids),
+            servers=tuple(enumerate(w.listed_ids)),
+            server_count=len(w.listed_ids),
             dependencies=None if w.dependencies is None else tuple(enumerate(w.dependencies)),
             kind=w.execution_type,
             order=None if w.execution_order is None else tuple(w.execution_order),
             order_complete=True,
             max_failed_servers=w.max_failed_servers,
             max_failed_percent=w.max_failed_percent,
+            has_ids=w.server_ids is not None,
+            has_tags=w.server_tags is not None,
         )
         for i, w in enumerate(plan.waves)
     )
@@ -159,6 +163,8 @@ def _wave_view(i: int, w: Mapping[str, Any]) -> WaveView:
         order_complete=order_complete,
         max_failed_servers=_read(_COUNT, w.get("MaxFailedServers")),
         max_failed_percent=_read(_COUNT, w.get("MaxFailedPercent")),
+        has_ids=w.get("ServerIds") is not None,
+        has_tags=w.get("ServerTags") is not None,
     )
 
 
@@ -224,6 +230,7 @@ def check_view(view: PlanView) -> list[str]:
     problems: list[str] = []
     problems += _duplicate_waves(view.waves)
     problems += _duplicate_servers(view.waves)
+    problems += _selections(view.waves)
     problems += _orders(view.waves)
     problems += _dependencies(view)
     problems += _target(view)
@@ -259,9 +266,29 @@ def _duplicate_servers(waves: tuple[WaveView, ...]) -> Iterator[str]:
                 seen[sid] = (w.index, label)
 
 
+#: Why a wave without ServerIds or ServerTags is refused (at ServerIds, which it lacks).
+NO_SERVERS = (
+    "required field is missing: a wave needs ServerIds, ServerTags (servers selected by "
+    "their tags) or both"
+)
+
+
+def _selections(waves: tuple[WaveView, ...]) -> Iterator[str]:
+    for w in waves:
+        if not w.has_ids and not w.has_tags:
+            yield f"Waves[{w.index}].ServerIds: {NO_SERVERS}"
+
+
 def _orders(waves: tuple[WaveView, ...]) -> Iterator[str]:
     for w in waves:
         if w.order is None or w.kind is None:
+            continue
+        if w.has_tags:
+            yield (
+                f"Waves[{w.index}].ExecutionOrder: a wave that selects servers by ServerTags "
+                "has no fixed launch order (its servers are only known at preflight and "
+                "launch in server-id order); list the servers in ServerIds to order them"
+            )
             continue
         if w.kind != "SEQUENTIAL":
             yield (
@@ -368,6 +395,8 @@ def _tolerances(view: PlanView) -> Iterator[str]:
         if w.max_failed_servers is not None and w.max_failed_percent is not None:
             yield f"Waves[{w.index}].MaxFailedPercent: {_BOTH}"
         count = w.max_failed_servers
+        if w.has_tags:
+            continue  # its number of servers is only known at preflight
         if count is not None and w.server_count and count > w.server_count:
             yield (
                 f"Waves[{w.index}].MaxFailedServers: {count} is more than the wave's "

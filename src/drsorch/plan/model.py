@@ -76,6 +76,12 @@ MAX_WAIT_SECONDS = 86_400  # one day between waves is already absurd
 MAX_TIMEOUT_SECONDS = 7 * 86_400  # a week-long execution is a mistake
 MAX_WAVE_NUMBER = 10_000
 MAX_FAILED_SERVERS = 100_000  # more servers than DRS lets one account replicate
+#: DRS's TagKey and TagValue (botocore's drs model: strings of 0-256 characters). An empty
+#: key selects nothing useful, so a selector's keys have at least one character.
+MAX_TAG_KEY = 256
+MAX_TAG_VALUE = 256
+#: Tags one AWS resource may carry: a selector naming more could never match.
+MAX_SELECTOR_TAGS = 50
 DRS_MAX_SERVERS_PER_JOB = 100
 
 #: How every value of a plan is read; the cross-field checks validate single values with
@@ -261,6 +267,41 @@ WaveRef = Annotated[
 ]
 
 
+def _tag_keys(value: dict[str, str]) -> dict[str, str]:
+    """Tag keys as DRS takes them; checked here so the message names the key, not '[key]'."""
+    for key in value:
+        if not key:
+            raise ValueError("a tag key must not be empty")
+        if len(key) > MAX_TAG_KEY:
+            raise ValueError(
+                f"tag key {show(key)} has {len(key)} characters; DRS tag keys have at most "
+                f"{MAX_TAG_KEY}"
+            )
+        if printable(key) != key:
+            raise ValueError(f"tag key {show(key)} must not contain control characters")
+    return value
+
+
+TagValue = Annotated[str, Field(max_length=MAX_TAG_VALUE), _no_controls(multiline=False)]
+#: ServerTags: a source server is selected when it has every one of these tags, each with
+#: exactly this value (compared as written, case-sensitive, as DRS stores them).
+ServerTags = Annotated[
+    dict[str, TagValue],
+    Field(min_length=1, max_length=MAX_SELECTOR_TAGS),
+    AfterValidator(_tag_keys),
+]
+
+
+def tolerated_failures(servers: int | None, percent: int | None, n: int) -> int:
+    """Servers of a wave of ``n`` that may fail: MaxFailedServers capped at ``n``, else
+    MaxFailedPercent of ``n`` rounded down, else none."""
+    if servers is not None:
+        return min(servers, n)
+    if percent is not None:
+        return n * percent // 100
+    return 0
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(
         **VALUE_CONFIG,
@@ -344,9 +385,23 @@ class Notifications(_Model):
 class Wave(_Model):
     """One wave: a set of servers recovered together, after its dependencies."""
 
+    # The schema says what the checks say: ServerIds, ServerTags or both.
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["ServerIds"]}, {"required": ["ServerTags"]}]}
+    )
+
     wave_number: WaveNumber
     wave_name: Name | None = None
-    server_ids: list[ServerId] = Field(min_length=1, description="DRS source server ids")
+    server_ids: Annotated[list[ServerId], Field(min_length=1)] | None = Field(
+        None, description="DRS source server ids"
+    )
+    server_tags: ServerTags | None = Field(
+        None,
+        description=(
+            "select the DRS source servers that carry every one of these tags (Key: Value); "
+            "resolved at preflight, with or instead of ServerIds"
+        ),
+    )
     execution_type: WaveKind = "PARALLEL"
     execution_order: list[Number] | None = Field(
         None, description="SEQUENTIAL only: launch order as 1-based positions in ServerIds"
@@ -364,11 +419,18 @@ class Wave(_Model):
     def name(self) -> str:
         return self.wave_name or f"Wave {self.wave_number}"
 
+    @property
+    def listed_ids(self) -> list[str]:
+        """The ServerIds written in the plan (none when the wave only gives ServerTags)."""
+        return list(self.server_ids or ())
+
     def launch_order(self) -> list[str]:
-        """Server ids in the order they are launched (ExecutionOrder for SEQUENTIAL waves)."""
-        if self.execution_type == "SEQUENTIAL" and self.execution_order:
+        """Listed server ids in the order they are launched (ExecutionOrder for SEQUENTIAL
+        waves). Servers selected by ServerTags are only known at preflight; they follow,
+        in id order."""
+        if self.execution_type == "SEQUENTIAL" and self.execution_order and self.server_ids:
             return [self.server_ids[i - 1] for i in self.execution_order]
-        return list(self.server_ids)
+        return self.listed_ids
 
 
 class Plan(_Model):
@@ -383,6 +445,11 @@ class Plan(_Model):
         None,
         description="recovery-time objective: `drsorch report` says whether an execution met it",
     )
+    approval_timeout_seconds: RtoSeconds = Field(
+        86_400,
+        description="how long a PauseBefore wave waits for its approval before it is "
+        "CANCELLED (and its dependents SKIPPED); time waiting is not counted in TimeoutSeconds",
+    )
     target: Target | None = None
     notifications: Notifications | None = None
     defaults: Defaults | None = None
@@ -396,7 +463,13 @@ class Plan(_Model):
         raise KeyError(number)
 
     def all_server_ids(self) -> list[str]:
-        return [sid for w in self.waves for sid in w.server_ids]
+        """The ids the plan lists (ServerIds); servers selected by ServerTags are not known
+        before the preflight resolves them."""
+        return [sid for w in self.waves for sid in w.listed_ids]
+
+    def selects_by_tags(self) -> bool:
+        """Some wave selects servers by ServerTags."""
+        return any(w.server_tags for w in self.waves)
 
     def _dependency_map(self) -> dict[int, list[int]]:
         """Every wave's effective dependencies, in O(n log n) for plans of thousands of waves."""
@@ -430,17 +503,22 @@ class Plan(_Model):
         The wave's own MaxFailedServers or MaxFailedPercent, else the Defaults' one, else 0;
         a percentage is rounded down, a count is capped at the wave's number of servers.
         """
+        return self.max_failed_of(wave, len(wave.listed_ids))
+
+    def tolerance_of(self, wave: Wave) -> tuple[int | None, int | None]:
+        """(MaxFailedServers, MaxFailedPercent) that apply to ``wave``: its own, else the
+        Defaults' (either may be None)."""
         source: Wave | Defaults | None = wave
         if wave.max_failed_servers is None and wave.max_failed_percent is None:
             source = self.defaults
-        n = len(wave.server_ids)
         if source is None:
-            return 0
-        if source.max_failed_servers is not None:
-            return min(source.max_failed_servers, n)
-        if source.max_failed_percent is not None:
-            return n * source.max_failed_percent // 100
-        return 0
+            return None, None
+        return source.max_failed_servers, source.max_failed_percent
+
+    def max_failed_of(self, wave: Wave, n: int) -> int:
+        """:meth:`max_failed_for` when ``wave`` has ``n`` servers (known at preflight when
+        ServerTags select them)."""
+        return tolerated_failures(*self.tolerance_of(wave), n)
 
     def levels(self) -> list[list[int]]:
         """Waves grouped by the earliest step they can run in (a topological layering)."""
@@ -487,7 +565,7 @@ class Plan(_Model):
 
     def job_count(self, wave: Wave) -> int:
         """DRS jobs a wave needs: one per server when SEQUENTIAL, chunks of 100 when PARALLEL."""
-        n = len(wave.server_ids)
+        n = len(wave.listed_ids)
         if wave.execution_type == "SEQUENTIAL":
             return n
         return -(-n // DRS_MAX_SERVERS_PER_JOB)

@@ -6,6 +6,9 @@
 - :mod:`drsorch.report.page`: a report as one self-contained HTML page with a timeline
   drawn by matplotlib (imported there only).
 - :mod:`drsorch.report.stats`: recovery time across a plan's past executions. Pure.
+- :mod:`drsorch.report.estimate`: a plan's recovery time over many simulated runs
+  (``drsorch estimate``; :mod:`drsorch.estimating` runs them), and durations fitted from
+  its AWS history. Pure.
 
 The command line (``drsorch report``, ``run --junit``, ``history --stats``) only reads the
 store, calls these and writes what they return.

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from drsorch.sim.entities import RI_EC2_STATE, Job, RecoveryInstance, SourceServer
-from drsorch.sim.errors import validation_error
+from drsorch.sim.errors import SimApiError, validation_error
 from drsorch.sim.model import RegionModel
 from drsorch.sim.shapes import iso_drs
 
@@ -267,6 +267,54 @@ def terminate_recovery_instances(m: RegionModel, params: dict[str, Any]) -> dict
     return {"job": render_job(m, job)}
 
 
+# --- tags (TagResource / UntagResource / ListTagsForResource, REST: /tags/{resourceArn}) ---
+
+#: Tags one resource may carry (AWS's general limit; DRS does not model its own).
+MAX_RESOURCE_TAGS = 50
+
+
+def _tagged(m: RegionModel, arn: str) -> dict[str, str]:
+    """The live tag map of the source server, job or recovery instance ``arn`` names."""
+    for pool in (m.servers, m.jobs, m.recovery_instances):
+        for entity in pool.values():
+            if entity.arn == arn:
+                tags: dict[str, str] = entity.tags
+                return tags
+    kind = arn.rsplit(":", 1)[-1].split("/", 1)[0] if ":" in arn else "resource"
+    raise SimApiError(
+        "ResourceNotFoundException",
+        f"Resource {arn} not found",
+        404,
+        fields={"code": "RESOURCE_NOT_FOUND", "resourceId": arn, "resourceType": kind},
+    )
+
+
+def tag_resource(m: RegionModel, params: dict[str, Any]) -> dict[str, Any]:
+    tags = _tagged(m, params["resourceArn"])
+    new: dict[str, str] = params["tags"]
+    if len({**tags, **new}) > MAX_RESOURCE_TAGS:
+        raise validation_error(
+            f"A resource may have at most {MAX_RESOURCE_TAGS} tags",
+            fields=[{"name": "tags", "message": f"more than {MAX_RESOURCE_TAGS} tags"}],
+        )
+    tags.update(new)
+    return {}
+
+
+def untag_resource(m: RegionModel, params: dict[str, Any]) -> dict[str, Any]:
+    tags = _tagged(m, params["resourceArn"])
+    for key in params["tagKeys"]:
+        tags.pop(key, None)  # an absent key is no error, as on AWS
+    return {}
+
+
+def list_tags_for_resource(m: RegionModel, params: dict[str, Any]) -> dict[str, Any]:
+    return {"tags": dict(_tagged(m, params["resourceArn"]))}
+
+
+#: REST tag operations by HTTP method, all on ``/tags/{resourceArn}``.
+TAG_OPERATIONS = {"POST": "TagResource", "DELETE": "UntagResource", "GET": "ListTagsForResource"}
+
 HANDLERS: dict[str, Handler] = {
     "DescribeSourceServers": describe_source_servers,
     "StartRecovery": start_recovery,
@@ -274,6 +322,9 @@ HANDLERS: dict[str, Handler] = {
     "DescribeJobLogItems": describe_job_log_items,
     "DescribeRecoveryInstances": describe_recovery_instances,
     "TerminateRecoveryInstances": terminate_recovery_instances,
+    "TagResource": tag_resource,
+    "UntagResource": untag_resource,
+    "ListTagsForResource": list_tags_for_resource,
 }
 
-__all__ = ["HANDLERS", "page", "render_job", "render_server"]
+__all__ = ["HANDLERS", "TAG_OPERATIONS", "page", "render_job", "render_server"]

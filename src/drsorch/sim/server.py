@@ -45,7 +45,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(400 if length < 0 else 413, "bad or too large Content-Length")
             return
         body = self.rfile.read(length) if length else b""
-        path = self.path.split("?", 1)[0]
+        path = self.path  # with its query: DRS's UntagResource sends ?tagKeys=...
         headers = {k: v for k, v in self.headers.items()}
         result = self.server.region.handle(self.command, path, headers, body)
         if isinstance(result, Dropped):
@@ -71,6 +71,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = _serve
     do_GET = _serve
+    do_DELETE = _serve  # DRS's UntagResource
 
 
 class _Server(ThreadingHTTPServer):

@@ -133,6 +133,9 @@ def body_problems(
         shape = model.shape_for(error_type)
     else:
         shape = model.operation_model(operation).output_shape
+    if shape is None:  # TagResource, UntagResource: no output, so an empty object at most
+        extra = json.loads(body or b"{}")
+        return [] if extra == {} else [{"name": operation, "message": "has no output members"}]
     return check(shape, json.loads(body), enums=True, unknown=True, skip_patterns=DATE_SHAPES)
 
 

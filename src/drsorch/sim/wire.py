@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 from drsorch.sim import drs_api, ec2_api, sts_api
 from drsorch.sim.accounts import AuthProblem, Identity
@@ -134,7 +134,9 @@ def access_key_of(headers: dict[str, str]) -> str | None:
 def dispatch(
     region: SimRegion, method: str, path: str, headers: dict[str, str], body: bytes
 ) -> WireResult:
-    """Answer one HTTP request the way DRS, EC2 or STS would."""
+    """Answer one HTTP request the way DRS, EC2 or STS would. ``path`` may carry a query
+    string (DRS's UntagResource sends ``?tagKeys=...``)."""
+    path, _, query = path.partition("?")
     service = detect_service(path, body)
     key = access_key_of(headers)
     token = _header(headers, "x-amz-security-token")
@@ -147,7 +149,7 @@ def dispatch(
             return call.ec2(body)
         if service == "sts":
             return call.sts(body)
-        return call.drs(method, path, body)
+        return call.drs(method, path, body, query)
 
 
 class _Call:
@@ -241,8 +243,17 @@ class _Call:
 
     # --- DRS: rest-json -----------------------------------------------------------------
 
-    def drs(self, method: str, path: str, body: bytes) -> WireResult:
+    def drs(self, method: str, path: str, body: bytes, query: str = "") -> WireResult:
         self.operation = path.strip("/").split("/")[0] or "?"
+        uri: dict[str, Any] = {}
+        if self.operation == "tags" and path.count("/") >= 2:
+            # TagResource / UntagResource / ListTagsForResource: the operation is the method.
+            self.operation = drs_api.TAG_OPERATIONS.get(method, "?")
+            method = "POST" if self.operation != "?" else method
+            uri["resourceArn"] = unquote(path.split("/", 2)[2])
+            keys = parse_qs(query, keep_blank_values=True).get("tagKeys")
+            if keys is not None:
+                uri["tagKeys"] = keys
         handler = drs_api.HANDLERS.get(self.operation)
         if method != "POST" or handler is None:
             exc = SimApiError(
@@ -257,7 +268,7 @@ class _Call:
             decoded = json.loads(body or b"{}")
             if not isinstance(decoded, dict):
                 raise ValueError("not an object")
-            self.params = decoded
+            self.params = {**decoded, **uri}
         except ValueError:
             exc = validation_error("Could not parse the request body", reason="cannotParse")
             result = self.drs_error(exc)
@@ -481,7 +492,8 @@ def _before_send(region: SimRegion, request: Any, **_: Any) -> Any:
         body = body.encode()
     elif not isinstance(body, bytes):
         body = body.read()
-    path = urlsplit(url).path or "/"
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     result = dispatch(region, request.method, path, dict(request.headers), body)
     if isinstance(result, Dropped):
         if result.kind == FaultKind.READ_TIMEOUT.value:

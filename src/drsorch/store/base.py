@@ -10,8 +10,9 @@ engine state, itself in parts (:func:`split_state`: the plan, the execution's ow
 and one part per wave with its servers and launches). :meth:`HistoryStore.put_parts`
 writes the summary and only the parts given; readers always get the whole record (and
 :meth:`HistoryStore.get_state` the whole state) back, in the shape of design §5. Adapters:
-:class:`~drsorch.store.sqlite.SqliteStore` (the embedded default) and
-:class:`~drsorch.store.memory.MemoryStore` (a fake for tests); DynamoDB comes later. The
+:class:`~drsorch.store.sqlite.SqliteStore` (the embedded default),
+:class:`~drsorch.store.memory.MemoryStore` (a fake for tests) and
+:class:`~drsorch.store.dynamodb.DynamoStore` (one DynamoDB table). The
 argument checks every adapter shares live here, so they all refuse the same input.
 """
 
@@ -34,6 +35,7 @@ __all__ = [
     "Lease",
     "LeaseStore",
     "RecordParts",
+    "RequestStore",
     "StateParts",
     "StoreConfigError",
     "assemble",
@@ -321,6 +323,22 @@ class Lease:
     def describe(self) -> str:
         when = datetime.fromtimestamp(self.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         return f"{self.holder} (lease until {when})"
+
+
+@runtime_checkable
+class RequestStore(Protocol):
+    """What an operator asks of a running execution from anywhere (issue 11: ``drsorch
+    approve``, ``drsorch cancel``), kept until the engine driving it takes it."""
+
+    def add_request(self, execution_id: str, request: Mapping[str, Any]) -> None:
+        """Leave ``request`` (JSON-ready: ``{"kind": "approve", "wave": 2, "by": ...}``) for
+        the engine of ``execution_id``."""
+        ...
+
+    def take_requests(self, execution_id: str) -> list[dict[str, Any]]:
+        """The requests left for ``execution_id``, oldest first, removed as they are taken
+        (each is taken once)."""
+        ...
 
 
 @runtime_checkable

@@ -29,9 +29,9 @@ merged), so ``history`` never scans the table; ``find_ids`` queries the keys-onl
 index (a prefix of 2+ characters reads one partition; a shorter one scans that index).
 
 IAM: ``dynamodb:DescribeTable, GetItem, Query, Scan, BatchGetItem, PutItem, UpdateItem,
-DeleteItem, BatchWriteItem, TransactWriteItems, ConditionCheckItem`` on the table and
-``TABLE/index/*``; ``store init`` also ``CreateTable, DescribeContinuousBackups,
-UpdateContinuousBackups``.
+DeleteItem, BatchWriteItem, TransactWriteItems`` on the table and ``TABLE/index/*`` (a
+transaction's Put, Update and Delete need their own action too); ``store init`` also
+``CreateTable, DescribeContinuousBackups, UpdateContinuousBackups``.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ class MemoryStore:
         self._waves: dict[str, dict[int, tuple[int, str]]] = {}
         self._states: dict[str, dict[str, str]] = {}  # execution id -> part name -> JSON
         self._leases: dict[str, Lease] = {}
+        self._requests: dict[str, list[str]] = {}
         self._lock = threading.Lock()
 
     def put(
@@ -124,6 +125,16 @@ class MemoryStore:
         with self._lock:
             found = sorted(i for i in self._summaries if i.startswith(prefix))
         return found[:limit]
+
+    def add_request(self, execution_id: str, request: Mapping[str, Any]) -> None:
+        text = json.dumps(request)
+        with self._lock:
+            self._requests.setdefault(execution_id, []).append(text)
+
+    def take_requests(self, execution_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            texts = self._requests.pop(execution_id, [])
+        return [json.loads(text) for text in texts]
 
     def claim(self, execution_id: str, lease: Lease, now: float, *, takeover: bool = False) -> None:
         with self._lock:

@@ -133,6 +133,16 @@ MIGRATIONS: Sequence[Sequence[str]] = (
             WHERE engine_state IS NOT NULL""",
         "UPDATE executions SET engine_state = NULL",
     ),
+    # 7: what operators ask of a running execution (drsorch approve / cancel), until its
+    # engine takes it.
+    (
+        """CREATE TABLE requests (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            execution_id TEXT NOT NULL,
+            body         TEXT NOT NULL
+        )""",
+        "CREATE INDEX requests_execution ON requests (execution_id, id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -456,6 +466,49 @@ class SqliteStore:
             ).fetchall()
         )
         return [str(row[0]) for row in rows]
+
+    # -- requests -------------------------------------------------------------------------
+
+    def add_request(self, execution_id: str, request: Mapping[str, Any]) -> None:
+        body = _dumps(request)
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO requests (execution_id, body) VALUES (?, ?)", (execution_id, body)
+            )
+
+        self._transaction(insert)
+
+    def take_requests(self, execution_id: str) -> list[dict[str, Any]]:
+        if self._version < 7:
+            return []
+        # Asked often (every sleep slice): a read first, a write only when there is some.
+        if not self._run(
+            lambda conn: conn.execute(
+                "SELECT 1 FROM requests WHERE execution_id = ? LIMIT 1", (execution_id,)
+            ).fetchall()
+        ):
+            return []
+        taken: list[str] = []
+
+        def take(conn: sqlite3.Connection) -> None:
+            rows = conn.execute(
+                "SELECT id, body FROM requests WHERE execution_id = ? ORDER BY id",
+                (execution_id,),
+            ).fetchall()
+            conn.execute("DELETE FROM requests WHERE execution_id = ?", (execution_id,))
+            taken[:] = [str(row[1]) for row in rows]
+
+        self._transaction(take)
+        found = []
+        for body in taken:
+            try:
+                request = json.loads(body)
+            except ValueError:
+                continue  # a damaged request is nobody's request
+            if isinstance(request, dict):
+                found.append(request)
+        return found
 
     # -- leases ---------------------------------------------------------------------------
 
