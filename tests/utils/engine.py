@@ -18,8 +18,9 @@ every step of the core (e.g. to cancel at a chosen moment).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from drsorch.clock import DEFAULT_EPOCH, VirtualClock
@@ -31,30 +32,42 @@ from drsorch.runner import Runner
 from drsorch.sim import Fault, Scenario, Span, Timing
 from drsorch.sim.recorder import RecordedCall
 from drsorch.store import MemoryStore
-from drsorch.store.base import Lease, RecordParts
+from drsorch.store.base import Lease, RecordParts, StateParts, assemble
 from drsorch.wiring import World, simulated
 
 
 class RecordingStore(MemoryStore):
     """A MemoryStore that also keeps, after every save, the whole record it then held, in
-    order: what a reader would have seen, put together from the parts saved so far (so the
-    history properties hold for saves that write only what changed)."""
+    order (``puts``): what a reader would have seen, put together from the parts saved so
+    far (so the history properties hold for saves that write only what changed).
+
+    Each save keeps a snapshot of the stored texts only; the records are read from them
+    when ``puts`` is first asked for (most runs never ask)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.puts: list[ExecutionRecord] = []
+        self._snapshots: list[tuple[str, dict[int, tuple[int, str]]]] = []
+        self._built: list[ExecutionRecord] = []
 
     def put_parts(
         self,
         parts: RecordParts,
-        state: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any] | StateParts | None = None,
         *,
         lease: Lease | None = None,
     ) -> None:
         super().put_parts(parts, state, lease=lease)
-        stored = self.get(parts.execution_id)
-        assert stored is not None
-        self.puts.append(stored)
+        with self._lock:
+            summary = self._summaries[parts.execution_id][3]
+            waves = dict(self._waves.get(parts.execution_id, {}))
+        self._snapshots.append((summary, waves))
+
+    @property
+    def puts(self) -> list[ExecutionRecord]:
+        for summary, waves in self._snapshots[len(self._built) :]:
+            ordered = (json.loads(text) for _, text in sorted(waves.values()))
+            self._built.append(ExecutionRecord.from_dict(assemble(json.loads(summary), ordered)))
+        return list(self._built)
 
 
 @dataclass
@@ -65,7 +78,11 @@ class Outcome:
     runner: Runner
     store: RecordingStore
     clock: VirtualClock
-    puts: list[ExecutionRecord] = field(default_factory=list)
+
+    @property
+    def puts(self) -> list[ExecutionRecord]:
+        """Every record the runner saved, in order (read when first asked for)."""
+        return self.store.puts
 
     @property
     def sim(self) -> Any:
@@ -201,4 +218,4 @@ def run_plan(
     )
     world.options.save_every = 0.0  # save every change, as a run against AWS does
     record = runner.run(the_plan, world.options)
-    return Outcome(the_plan, record, world, runner, store, clock, store.puts)
+    return Outcome(the_plan, record, world, runner, store, clock)
