@@ -33,7 +33,12 @@ from drsorch.sim import Fault, Scenario, Span, Timing
 from drsorch.sim.recorder import RecordedCall
 from drsorch.store import MemoryStore
 from drsorch.store.base import Lease, RecordParts, StateParts, assemble
-from drsorch.wiring import World, simulated
+from drsorch.wiring import SimClients, World, simulated
+
+#: One pair of botocore clients for every simulated world this process makes (re-attached
+#: to each world's new region, as ``drsorch estimate`` does): building an EC2 client costs
+#: more than a short simulated run.
+_CLIENTS = SimClients()
 
 
 class RecordingStore(MemoryStore):
@@ -201,7 +206,7 @@ def run_plan(
                 ]
             }
         )
-    world = simulated(the_plan, seed=seed, clock=clock, scenario=scenario)
+    world = simulated(the_plan, seed=seed, clock=clock, scenario=scenario, clients=_CLIENTS)
     assert world.sim is not None
     for fault in faults:
         world.sim.add_fault(fault if isinstance(fault, Fault) else Fault(**dict(fault)))
