@@ -112,3 +112,29 @@ def test_errors_become_one_message_and_an_exit_code(error: Exception, code: int)
     assert "Traceback" not in result.stderr
     if isinstance(error, PlanError):
         assert "Waves[0].ServerIds: empty" in result.stderr
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_show_fits_80_columns_and_cuts_nothing(seed: int) -> None:
+    """On an 80-column terminal every line fits, and every id, time and error is there in
+    full (issue 11: the 10-column table collapsed to "…"); a wide one keeps the table."""
+    from drsorch.cli.render import render_record
+
+    record = make_record(seed, Status="FAILED")
+    narrow = Console(width=80, record=True, highlight=False, emoji=False)
+    with narrow.capture() as captured:
+        render_record(record, narrow)
+    text = captured.get()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text
+    # a long error may wrap inside its cell (between the table's borders), never be cut
+    flat = "".join(text.replace("│", " ").replace("┃", " ").split())
+    for wave in record.WaveStatus:
+        for server in wave.ServerResults:
+            for value in (server.ServerId, server.JobId, server.Ec2InstanceId, server.Error):
+                if value:
+                    assert "".join(value.split()) in flat, value
+    wide = Console(width=200, record=True, highlight=False, emoji=False)
+    with wide.capture() as captured:
+        render_record(record, wide)
+    assert "Instance" in captured.get() and "Wave / server" not in captured.get()

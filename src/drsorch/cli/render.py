@@ -295,7 +295,8 @@ def render_history(
 def render_record(record: ExecutionRecord, console: Console) -> None:
     """An execution for a person: header, one table of waves and servers, then the errors."""
     console.print(_header(record))
-    console.print(_waves(record))
+    wide = console.width >= WIDE_TABLE_COLUMNS
+    console.print(_waves(record) if wide else _narrow_waves(record))
     if record.Errors:
         errors = Table(title="Errors", title_justify="left", title_style="bold red")
         for name in ("Wave", "Server", "Job", "Message"):
@@ -386,6 +387,63 @@ def _header(record: ExecutionRecord) -> Table:
     for label, value in rows:
         grid.add_row(label, value if isinstance(value, Text) else _text(value))
     return grid
+
+
+#: A terminal at least this wide gets the waves as one table with a column per field;
+#: a narrower one (80 columns) gets :func:`_narrow_waves`, where nothing is cut to "…".
+WIDE_TABLE_COLUMNS = 150
+
+
+def _narrow_waves(record: ExecutionRecord) -> Table:
+    """The waves for a narrow terminal: per server its label, status, start and end, with
+    its job, instance, launch and health times and error on the lines below it (wrapped,
+    never cut)."""
+    zone = zone_name(record.StartTime)
+    table = Table(title=f"Waves (times {zone})", title_justify="left", show_lines=True)
+    table.add_column("Wave / server", overflow="fold", ratio=1)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Started", no_wrap=True)
+    table.add_column("Ended", no_wrap=True)
+    day = record.StartTime
+    for wave in record.WaveStatus:
+        table.add_row(
+            _text(
+                f"{wave.WaveNumber} {wave.WaveName} ({len(wave.ServerResults)} server(s))",
+                style="bold",
+            ),
+            _status(wave.Status.value),
+            _text(format_time(wave.StartTime, day_of=day)),
+            _text(format_time(wave.EndTime, day_of=day)),
+        )
+        for server in wave.ServerResults:
+            cell = _text(server_label(server.ServerId, server.Hostname))
+            details = [
+                f"job {server.JobId}" if server.JobId else "",
+                f"instance {server.Ec2InstanceId or server.RecoveryInstanceId}"
+                if (server.Ec2InstanceId or server.RecoveryInstanceId)
+                else "",
+                f"launched {format_time(server.LaunchedTime, day_of=day)}"
+                if server.LaunchedTime is not None
+                else "",
+                f"healthy {format_time(server.HealthyTime, day_of=day)}"
+                if server.HealthyTime is not None
+                else "",
+            ]
+            for line in filter(None, details):
+                cell.append("\n  ")
+                cell.append(_text(line, style="dim"))
+            if server.Error:
+                cell.append("\n  ")
+                cell.append(_text(server.Error, style="red"))
+            table.add_row(
+                cell,
+                _status(server.Status.value),
+                _text(format_time(server.StartTime, day_of=day)),
+                _text(format_time(server.EndTime, day_of=day)),
+            )
+    if not record.WaveStatus:
+        table.add_row("no waves recorded yet", "", "", "")
+    return table
 
 
 def _waves(record: ExecutionRecord) -> Table:
