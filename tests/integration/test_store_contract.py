@@ -275,3 +275,23 @@ def test_the_engine_saves_only_the_state_parts_that_changed(make_store: Factory)
     saved = inner.get_state(record.ExecutionId)
     assert saved is not None and saved["status"] == "COMPLETED"
     assert saved["revision"] == runner.state["revision"]  # type: ignore[index]
+
+
+def test_requests_are_taken_once_in_the_order_they_were_left(make_store: Factory) -> None:
+    """``drsorch approve`` / ``cancel`` leave requests; the engine takes each once, oldest
+    first, and a whole save of the record leaves them alone."""
+    from drsorch.store.base import RequestStore
+
+    store = make_store()
+    assert isinstance(store, RequestStore)
+    record = make_record(26, Status="PAUSED")
+    store.put(record)
+    assert store.take_requests(record.ExecutionId) == []
+    asked = [{"kind": "approve", "wave": 2, "by": "alice"}, {"kind": "cancel", "by": "bob"}]
+    for request in asked:
+        store.add_request(record.ExecutionId, request)
+    store.add_request("00000000-0000-4000-8000-000000000000", {"kind": "cancel"})
+    store.put(record)  # a whole save (which cleans up a DynamoDB execution's old parts)
+    assert store.take_requests(record.ExecutionId) == asked
+    assert store.take_requests(record.ExecutionId) == []
+    assert store.get(record.ExecutionId) == record

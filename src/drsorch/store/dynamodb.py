@@ -39,6 +39,8 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import json
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -102,6 +104,8 @@ __all__ = ["DynamoStore", "DynamoUrl", "InitOutcome", "MissingTableError", "pars
 
 _CANCELLED = "TransactionCanceledException"
 _CONDITION = "ConditionalCheckFailedException"
+#: The sort-key prefix of a request left for an execution's engine.
+_REQUEST = "REQUEST@"
 #: DynamoDB's limits on one transaction (4 MB less a margin for what is not counted).
 MAX_TRANSACTION_ITEMS = 100
 MAX_TRANSACTION_BYTES = 4_000_000
@@ -717,6 +721,46 @@ class DynamoStore:
         if item is None:
             return None
         return Lease(item["holder"]["S"], float(item["expires_at"]["N"]))
+
+    # -- requests (drsorch approve / cancel) ----------------------------------------------
+
+    def add_request(self, execution_id: str, request: Mapping[str, Any]) -> None:
+        """One item per request, ``REQUEST@<ns>@<uuid>`` (no ``#``: never a part's chunk,
+        so a whole save's clean-up leaves it alone), in the order it was made."""
+        self._writable()
+        sort_key = f"{_REQUEST}{time.time_ns():020d}@{uuid.uuid4().hex}"
+        self._table.call(
+            "PutItem",
+            TableName=self.table,
+            Item={**key(execution_id, sort_key), "body": {"S": json.dumps(request)}},
+        )
+
+    def take_requests(self, execution_id: str) -> list[dict[str, Any]]:
+        """Each request is taken once: the conditional delete that removes it decides who."""
+        taken: list[dict[str, Any]] = []
+        for item in self._table.pages(
+            "Query",
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :r)",
+            ExpressionAttributeValues={":pk": {"S": execution_id}, ":r": {"S": _REQUEST}},
+            ConsistentRead=True,
+        ):
+            try:
+                self._table.call(
+                    "DeleteItem",
+                    expect=(_CONDITION,),
+                    TableName=self.table,
+                    Key=key(execution_id, item[SK]["S"]),
+                    ConditionExpression="attribute_exists(pk)",
+                )
+            except bce.ClientError:
+                continue  # another engine took it first
+            try:
+                request = json.loads(item["body"]["S"])
+            except (KeyError, ValueError):
+                continue  # a damaged request is nobody's request
+            if isinstance(request, dict):
+                taken.append(request)
+        return taken
 
     # -- the rest -----------------------------------------------------------------------
 
