@@ -241,11 +241,11 @@ class Runner:
         if options.sleep_slice is not None:
             longest = min(longest, options.sleep_slice)
         while (left := wake - self.clock.now()) > 0:
-            self._take_requests(state)
             if self._approvals or (self.cancel_requested and not state["cancel_requested"]):
                 return  # wake up to deliver it; once delivered, sleep as usual
             self.clock.sleep(min(left, longest))
             self.keeper.renew_if_due(state["execution_id"])
+            self._take_requests(state)  # (the loop took them just before the first slice)
 
     def _take_requests(self, state: State) -> None:
         """What operators asked of this execution through the store (``drsorch approve``,

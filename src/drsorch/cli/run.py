@@ -315,6 +315,9 @@ def _drive(
         if talk is None:  # stdout holds only the JSON (or the summary): -v says it on stderr
             talk = ProgressLog(make_console(stderr=True), world.clock, progress=False)
         verbose.attach(talk.log)
+    # Without the live view (--json, --quiet) what must be said still reaches stderr: a
+    # wave waiting for its approval, a notification that failed, a store that could not save.
+    say = talk.log if talk else (lambda text: click.echo(printable(text), err=True))
     runner = Runner(
         drs=world.drs,
         ec2=world.ec2,
@@ -325,12 +328,10 @@ def _drive(
             approve_all,
             virtual=isinstance(world.clock, VirtualClock),
             execution=world.options.execution_id,
-            say=talk.log if talk else (lambda text: click.echo(printable(text), err=True)),
+            say=say,
         ),
         log=talk.log if talk else None,
-        # Without the live view (--json, --quiet) what went wrong outside the record still
-        # reaches stderr: a notification that failed, a store that could not save.
-        warn=talk.log if talk else (lambda text: click.echo(printable(text), err=True)),
+        warn=say,
         notify=world.notify,
     )
 

@@ -149,10 +149,13 @@ def _readiness(state: State, now: float) -> None:
                 touch(state)
 
 
+def _approval_timeout(w: WaveState) -> int:
+    return w.get("approval_timeout", DEFAULT_APPROVAL_TIMEOUT)
+
+
 def _approval_due(w: WaveState) -> float:
     """When a PAUSED wave's wait for its approval runs out."""
-    timeout = w.get("approval_timeout", DEFAULT_APPROVAL_TIMEOUT)
-    return known(w.get("paused_at")) + timeout
+    return known(w.get("paused_at")) + _approval_timeout(w)
 
 
 def _approval_timeouts(state: State, now: float) -> None:
@@ -165,10 +168,9 @@ def _approval_timeouts(state: State, now: float) -> None:
             w["paused_at"] = now
             touch(state)
         if now >= _approval_due(w):
-            timeout = w.get("approval_timeout", DEFAULT_APPROVAL_TIMEOUT)
             error(
                 state,
-                f"wave {w['number']} was not approved within {timeout} s "
+                f"wave {w['number']} was not approved within {_approval_timeout(w)} s "
                 "(ApprovalTimeoutSeconds): CANCELLED, its dependents SKIPPED",
                 w["number"],
             )

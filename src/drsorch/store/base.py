@@ -80,6 +80,11 @@ class RecordParts:
     def whole(self) -> bool:
         return len(self.waves) == len(self.wave_numbers)
 
+    @property
+    def positions(self) -> dict[int, int]:
+        """Each wave's place in the record, by its number."""
+        return {number: i for i, number in enumerate(self.wave_numbers)}
+
 
 def parts_of(record: ExecutionRecord, changed: Iterable[int] | None = None) -> RecordParts:
     """``record`` in parts; only the waves numbered in ``changed`` (default: every wave)."""
@@ -126,6 +131,12 @@ class StateParts:
         """Every part of ``state``."""
         parts = split_state(state)
         return cls(list(parts), parts)
+
+    @classmethod
+    def given(cls, state: Mapping[str, Any] | StateParts | None) -> StateParts | None:
+        """The ``state`` argument of :meth:`HistoryStore.put_parts` as parts: a whole state
+        is split, parts stay as they are, None stays None."""
+        return cls.of(state) if isinstance(state, Mapping) else state
 
 
 def split_state(state: Mapping[str, Any]) -> dict[str, Any]:

@@ -240,7 +240,7 @@ class DynamoStore:
         revision = (before.revision if before else 0) + 1
         save = _Save(execution_id, new_version(revision))
         waves = save.waves(parts, before.waves if before else ())
-        given = StateParts.of(state) if isinstance(state, Mapping) else state
+        given = StateParts.given(state)
         state_refs = save.state(given, before.state if before else ())
         head = self._head_item(parts, revision, lease)
         payload = encode(manifest(parts.summary, waves, state_refs))

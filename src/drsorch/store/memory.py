@@ -60,10 +60,10 @@ class MemoryStore:
         lease: Lease | None = None,
     ) -> None:
         execution_id = parts.execution_id
-        position = {number: i for i, number in enumerate(parts.wave_numbers)}
+        position = parts.positions
         waves = {n: (position[n], json.dumps(wave)) for n, wave in parts.waves.items()}
         summary = json.dumps(parts.summary)
-        state_parts = StateParts.of(state) if isinstance(state, Mapping) else state
+        state_parts = StateParts.given(state)
         texts = (
             {}
             if state_parts is None

@@ -333,13 +333,13 @@ class SqliteStore:
     ) -> None:
         execution_id = parts.execution_id
         row = (execution_id, parts.plan_id, parts.status, parts.start_time, _dumps(parts.summary))
-        state_parts = StateParts.of(state) if isinstance(state, Mapping) else state
+        state_parts = StateParts.given(state)
         state_rows = (
             []
             if state_parts is None
             else [(execution_id, name, _dumps(body)) for name, body in state_parts.parts.items()]
         )
-        position = {number: i for i, number in enumerate(parts.wave_numbers)}
+        position = parts.positions
         waves = [
             (execution_id, number, position[number], _dumps(wave))
             for number, wave in parts.waves.items()
