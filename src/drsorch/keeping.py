@@ -11,11 +11,15 @@ the choice of what to save lives with the store's logic, on the injected clock).
   against AWS); with ``save_every`` (simulations in virtual time), changes of servers only
   are coalesced to one save per ``save_every`` seconds of the clock, while wave and
   execution changes are saved at once; the state is always written ahead of a launch;
-- **the record**: validated from the state, reusing the model of every wave that did not
-  change since the last save (10 000 servers save often), and saved in parts: the summary
-  and only the waves that changed (:meth:`~drsorch.store.base.HistoryStore.put_parts`);
-  the engine state likewise, in the parts of :func:`~drsorch.store.base.split_state`,
-  each written only when it differs from the copy last saved;
+- **the record**: validated from the state and saved in parts: the summary and only the
+  waves that changed (:meth:`~drsorch.store.base.HistoryStore.put_parts`); the engine
+  state likewise, in the parts of :func:`~drsorch.store.base.split_state`. A save costs
+  what changed (10 000 servers save often): the keeper keeps a copy of each wave's part
+  of the state (the wave, its servers and launches) as last saved, and only a wave whose
+  part differs from its copy has its record made again (:func:`~drsorch.core.state.
+  wave_record`) and its parts written; the others reuse the model last saved. A keeper
+  given a state just loaded from the store (:meth:`Keeper.load`, :meth:`Keeper.loaded`)
+  starts from it, so a resumed engine's first save writes what moved, not everything;
   secrets never reach the store (:mod:`drsorch.redaction`);
 - **the last word of a broken engine**: a FAILED record even when the state makes no
   valid record (the summary and its errors are kept).
@@ -27,20 +31,21 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from drsorch.clock import Clock
 from drsorch.core import to_record
-from drsorch.core.state import State, load_state
+from drsorch.core.state import STATE_VERSION, State, load_state, wave_record
 from drsorch.core.statuses import ExecutionStatus, WaveStatus
 from drsorch.errors import LeaseLostError, RefusedError
 from drsorch.history import ErrorEntry, ExecutionRecord, WaveRecord
 from drsorch.ownership import DEFAULT_LEASE_SECONDS, new_holder
 from drsorch.redaction import for_disk, restore
 from drsorch.store.base import (
+    WHOLE_STATE,
     HistoryStore,
     Lease,
     LeaseStore,
@@ -56,6 +61,17 @@ __all__ = ["Keeper"]
 def _snapshot(part: Any) -> Any:
     """A copy of a saved state part that later changes of the state cannot reach."""
     return json.loads(json.dumps(part))
+
+
+def _wave_part(number: int) -> str:
+    """The name of wave ``number``'s part of the state (see :func:`split_state`)."""
+    return f"wave:{number}"
+
+
+def _own_servers(part: Any, order: list[str]) -> bool:
+    """Whether the servers a wave's record shows (its ``order``) are all in its part of the
+    state, so a change of any of them changes the part (else the wave is always made)."""
+    return isinstance(part, dict) and part["servers"].keys() >= set(order)
 
 
 class Keeper:
@@ -86,11 +102,16 @@ class Keeper:
         #: The status of the record last saved by this keeper (None before the first save):
         #: what a driver may tell the user was recorded, and nothing more.
         self.saved_status: ExecutionStatus | None = None
-        self._wave_models: dict[int, tuple[dict[str, Any], WaveRecord]] = {}
         #: The wave models of the record last saved (a save writes the others only).
         self._saved_models: dict[int, WaveRecord] = {}
-        #: A copy of each part of the engine state last saved (a save writes the others).
+        #: A copy of each part of the engine state last saved (a save writes the others);
+        #: without ``keep_state``, of the waves' parts only (what their records come from).
         self._saved_state: dict[str, Any] = {}
+        #: The revision last saved with the engine state (written ahead of launches).
+        self._state_revision = -1
+        #: The copies in ``_saved_state`` are what the store holds (the last save wrote the
+        #: state, or it was just loaded): else a save with the state writes all of it.
+        self._state_written = False
 
     # -- the lease ---------------------------------------------------------------------------
 
@@ -138,11 +159,51 @@ class Keeper:
             saved = self.store.get_state(execution_id)
             if saved is None:
                 raise RefusedError(f"execution {execution_id} has no saved engine state to resume")
-            state = load_state(saved, execution_id=execution_id)
-            return restore(state, external_id=external_id)
+            current = saved.get("version") == STATE_VERSION  # else migrated: saved whole
+            state = restore(load_state(saved, execution_id=execution_id), external_id=external_id)
         except BaseException:
             self.release(execution_id)
             raise
+        if current:
+            self.loaded(state, record=self._stored_record(execution_id))
+        return state
+
+    def loaded(self, state: State, *, record: ExecutionRecord | None = None) -> None:
+        """Start from ``state`` as the store holds it (just loaded, unchanged since), so
+        the first save writes only the parts that moved from it, not all of them (a resume,
+        or a driver that loads the state at every step). ``record``: the stored record;
+        its waves equal to those ``state`` makes are not written again (without it, every
+        wave of the record is written at the first save).
+
+        :meth:`load` calls it. Only for a state saved by this drsorch's layout (a state
+        migrated by :func:`~drsorch.core.state.load_state` must be saved whole: older ones
+        may be stored as one part)."""
+        parts = split_state(for_disk(state))
+        if WHOLE_STATE in parts:
+            return
+        self._saved_state = _snapshot(parts)
+        self._state_written = True
+        self._state_revision = self._saved_revision = state["revision"]
+        self._saved_waves = [w["status"] for w in state["waves"]]
+        self._saved_at = self.clock.now()
+        self._saved_models = {}
+        if record is None:
+            return
+        stored = {w.WaveNumber: w for w in record.WaveStatus}
+        for w in state["waves"]:
+            try:
+                model = WaveRecord.model_validate(wave_record(state, w))
+            except ValidationError:
+                continue  # the save will say what is wrong with it
+            if stored.get(w["number"]) == model:
+                self._saved_models[w["number"]] = model
+
+    def _stored_record(self, execution_id: str) -> ExecutionRecord | None:
+        """The stored record, or None when it cannot be read (every wave is then written)."""
+        try:
+            return self.store.get(execution_id)
+        except Exception:
+            return None
 
     # -- saving ------------------------------------------------------------------------------
 
@@ -156,53 +217,79 @@ class Keeper:
         if not (force or wave_change or due):
             return
         lease = self._next_lease()
-        saved = self._state_parts(state) if self.keep_state else None
-        record = self.record(state)
+        current, moved = self._moved_parts(state)
+        record = self._record(state, current, moved)
         # Only the waves whose record changed since the last save are written: a wave
-        # unchanged keeps its cached model, so identity says what moved.
+        # unchanged keeps the model last saved, so identity says what moved.
         changed = [
             w.WaveNumber for w in record.WaveStatus if self._saved_models.get(w.WaveNumber) is not w
         ]
+        saved = StateParts(list(current), moved) if self.keep_state else None
         self.store.put_parts(parts_of(record, changed), saved, lease=lease)
         self._lease = lease
         self._saved_models = {w.WaveNumber: w for w in record.WaveStatus}
-        if saved is not None:
-            kept = {
-                name: self._saved_state[name] for name in saved.names if name not in saved.parts
-            }
-            kept.update((name, _snapshot(body)) for name, body in saved.parts.items())
-            self._saved_state = kept
+        kept = {name: self._saved_state[name] for name in current if name not in moved}
+        kept.update((name, _snapshot(body)) for name, body in moved.items())
+        self._saved_state = {name: body for name, body in kept.items() if name in current}
         self.saved_status = record.Status
         self._saved_revision, self._saved_waves = state["revision"], waves
+        self._state_written = saved is not None
+        if saved is not None:
+            self._state_revision = state["revision"]
         self._saved_at = self.clock.now()
 
-    def _state_parts(self, state: State) -> StateParts:
-        """The parts of ``state`` to save: those that differ from the copy last saved."""
+    def _moved_parts(self, state: State) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The parts of ``state`` (the waves' only, without ``keep_state``) and those of
+        them that differ from the copy last saved."""
         current = split_state(for_disk(state))
-        changed = {
+        if not self.keep_state:
+            current = {name: part for name, part in current.items() if name.startswith("wave:")}
+        elif not self._state_written:  # the copies are not what the store holds: all of it
+            return current, current
+        moved = {
             name: part for name, part in current.items() if self._saved_state.get(name) != part
         }
-        return StateParts(list(current), changed)
+        return current, moved
 
     def save_ahead_of_launch(self, state: State) -> None:
         """Write ahead: the saved state names every launch before it goes out, so a resume
-        after a crash looks for its job instead of launching again."""
-        if self.keep_state:
+        after a crash looks for its job instead of launching again. Nothing to write when
+        the state was saved at this revision already (a launch is sent with a new revision:
+        the core moves it when it marks the launch sent)."""
+        if self.keep_state and self._state_revision != state["revision"]:
             self.save(state, force=True)
 
     def record(self, state: State) -> ExecutionRecord:
         """The validated record; waves unchanged since the last save reuse their model, so
-        a save costs what changed, not the whole plan."""
-        data = to_record(state)
+        it costs what changed, not the whole plan."""
+        parts = split_state(for_disk(state))
+        moved = {name for name, part in parts.items() if self._saved_state.get(name) != part}
+        return self._record(state, parts, moved)
+
+    def _record(
+        self, state: State, parts: Mapping[str, Any], moved: Collection[str]
+    ) -> ExecutionRecord:
+        """The record of ``state``, whose parts are ``parts`` (``moved``: those that differ
+        from the copy last saved): the model last saved of each wave whose part did not
+        move, the others made again (keeping the model last saved when the new one is equal
+        to it, so that wave is not written)."""
         waves = []
-        for raw in data["WaveStatus"]:
-            cached = self._wave_models.get(raw["WaveNumber"])
-            if cached is None or cached[0] != raw:
-                cached = (raw, WaveRecord.model_validate(raw))
-                self._wave_models[raw["WaveNumber"]] = cached
-            waves.append(cached[1])
-        data["WaveStatus"] = waves
-        return ExecutionRecord.model_validate(data)
+        for w in state["waves"]:
+            number = w["number"]
+            name = _wave_part(number)
+            saved = self._saved_models.get(number)
+            part = parts.get(name)
+            if (
+                saved is not None
+                and part is not None
+                and name not in moved
+                and _own_servers(part, w["order"])
+            ):
+                waves.append(saved)
+                continue
+            model = WaveRecord.model_validate(wave_record(state, w))
+            waves.append(saved if saved == model else model)
+        return ExecutionRecord.model_validate(to_record(state, waves))
 
     # -- a broken engine ---------------------------------------------------------------------
 
@@ -219,6 +306,7 @@ class Keeper:
                 bare = self.bare_record(state, message)
                 self.store.put(bare, None, lease=self._next_lease())
                 self._saved_models = {}
+                self._saved_state, self._state_written = {}, False
                 self.saved_status = bare.Status
         except LeaseLostError:
             self._lease = None  # another engine drives it now: not ours to finalize

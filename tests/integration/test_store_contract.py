@@ -268,9 +268,9 @@ def test_the_engine_saves_only_the_state_parts_that_changed(make_store: Factory)
     record = runner.run(plan, world.options)
     assert record.Status == "COMPLETED"
     assert counting.state_saves[0][0] == counting.state_saves[0][1] == 8  # plan, core, 6 waves
-    written = sum(w for w, _ in counting.state_saves)
-    whole = sum(n for _, n in counting.state_saves)
-    assert written < whole / 2, counting.state_saves
+    # After the preflight's save (a hostname for every server: every wave moves), each save
+    # writes what moved: the core and the wave or two that changed.
+    assert all(w <= n / 2 for w, n in counting.state_saves[2:]), counting.state_saves
     assert all("plan" not in names for names in counting.state_names[1:])  # written once
     saved = inner.get_state(record.ExecutionId)
     assert saved is not None and saved["status"] == "COMPLETED"

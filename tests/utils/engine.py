@@ -221,6 +221,7 @@ def run_plan(
         approve=lambda wave: approve,
         observer=None if observe is None else _Observe(lambda state: observe(runner, state)),
     )
+    runner.stepper.keep_trace = True  # for the tests that replay it
     world.options.save_every = 0.0  # save every change, as a run against AWS does
     record = runner.run(the_plan, world.options)
     return Outcome(the_plan, record, world, runner, store, clock)

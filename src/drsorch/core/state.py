@@ -6,7 +6,8 @@ code against. This module makes and reads states:
 
 - :func:`new_execution` flattens a validated :class:`~drsorch.plan.Plan` into a fresh state,
   so that the core never re-parses the plan;
-- :func:`to_record` derives the execution-history record of design §5;
+- :func:`to_record` derives the execution-history record of design §5 (:func:`wave_record`
+  one wave of it);
 - :func:`load_state` is the way in for a saved state (a resume): it refuses a damaged or
   foreign one with a message naming the execution and what is wrong, and migrates a state
   of an older layout :data:`STATE_VERSION` to the current one.
@@ -43,6 +44,7 @@ __all__ = [
     "new_execution",
     "new_server",
     "to_record",
+    "wave_record",
 ]
 
 #: The layout version a state is written with (its ``"version"``). Bump it, and add a
@@ -212,46 +214,13 @@ def new_server(wave: int) -> ServerState:
     }
 
 
-def to_record(state: State) -> dict[str, Any]:
-    """The execution-history record (design §5) of this state."""
+def to_record(state: State, waves: list[Any] | None = None) -> dict[str, Any]:
+    """The execution-history record (design §5) of this state. ``waves``, when given, is
+    its ``WaveStatus`` already made (a keeper that reuses the waves unchanged since its
+    last save and makes the others with :func:`wave_record`)."""
     servers = state["servers"]
-    waves_out = []
-    for w in state["waves"]:
-        results = []
-        for sid in w["order"]:
-            s = servers[sid]
-            results.append(
-                {
-                    "ServerId": sid,
-                    "Hostname": s.get("hostname"),
-                    "Status": s["status"],
-                    "JobId": s["job_id"],
-                    "RecoveryInstanceId": s["recovery_instance_id"],
-                    "Ec2InstanceId": s["ec2_instance_id"],
-                    "StartTime": s["start_time"],
-                    "LaunchedTime": s["launched_time"],
-                    "HealthyTime": s["healthy_time"],
-                    "EndTime": s["end_time"],
-                    "Error": s["error"],
-                }
-            )
-        wave_out: dict[str, Any] = {
-            "WaveNumber": w["number"],
-            "WaveName": w["name"],
-            "Status": w["status"],
-            "DependsOn": list(w["deps"]),
-            "WaitTimeSeconds": w["wait"],
-            "StartTime": w["start_time"],
-            "EndTime": w["end_time"],
-            "ServerResults": results,
-        }
-        if w.get("approved_at") is not None:  # only approved waves: other records keep their shape
-            wave_out["ApprovedBy"] = w.get("approved_by")
-            wave_out["ApprovedTime"] = w["approved_at"]
-        if "selector" in w:  # only waves that select by tags, so other records keep their shape
-            wave_out["ServerTags"] = dict(w["selector"]["tags"])
-            wave_out["TagMatchedServerIds"] = list(w["selector"]["matched"] or ())
-        waves_out.append(wave_out)
+    if waves is None:
+        waves = [wave_record(state, w) for w in state["waves"]]
     end = state["end_time"]
     return {
         "ExecutionId": state["execution_id"],
@@ -270,10 +239,51 @@ def to_record(state: State) -> dict[str, Any]:
         "FailedServerCount": sum(1 for s in servers.values() if s["status"] == ServerStatus.FAILED),
         "RtoTargetSeconds": state["plan"].get("RtoTargetSeconds"),
         "Errors": list(state["errors"]),
-        "WaveStatus": waves_out,
+        "WaveStatus": waves,
         "Notification": state.get("notification"),
         "Environment": _environment_record(state.get("environment_details")),
     }
+
+
+def wave_record(state: State, w: WaveState) -> dict[str, Any]:
+    """One wave of the record (an item of its ``WaveStatus``): the wave ``w`` of ``state``
+    and the results of its servers, in launch order."""
+    servers = state["servers"]
+    results = []
+    for sid in w["order"]:
+        s = servers[sid]
+        results.append(
+            {
+                "ServerId": sid,
+                "Hostname": s.get("hostname"),
+                "Status": s["status"],
+                "JobId": s["job_id"],
+                "RecoveryInstanceId": s["recovery_instance_id"],
+                "Ec2InstanceId": s["ec2_instance_id"],
+                "StartTime": s["start_time"],
+                "LaunchedTime": s["launched_time"],
+                "HealthyTime": s["healthy_time"],
+                "EndTime": s["end_time"],
+                "Error": s["error"],
+            }
+        )
+    wave_out: dict[str, Any] = {
+        "WaveNumber": w["number"],
+        "WaveName": w["name"],
+        "Status": w["status"],
+        "DependsOn": list(w["deps"]),
+        "WaitTimeSeconds": w["wait"],
+        "StartTime": w["start_time"],
+        "EndTime": w["end_time"],
+        "ServerResults": results,
+    }
+    if w.get("approved_at") is not None:  # only approved waves: other records keep their shape
+        wave_out["ApprovedBy"] = w.get("approved_by")
+        wave_out["ApprovedTime"] = w["approved_at"]
+    if "selector" in w:  # only waves that select by tags, so other records keep their shape
+        wave_out["ServerTags"] = dict(w["selector"]["tags"])
+        wave_out["TagMatchedServerIds"] = list(w["selector"]["matched"] or ())
+    return wave_out
 
 
 def _environment_record(details: EnvironmentDetails | None) -> dict[str, Any] | None:

@@ -31,6 +31,10 @@ from drsorch.drs_terms import EXECUTION_TAG, PLAN_TAG, TOKEN_TAG, WAVE_TAG
 #: How long a PauseBefore wave waits for an approval when its state does not say.
 DEFAULT_APPROVAL_TIMEOUT = 86_400
 
+#: The wave statuses that are final (``WS(status).terminal``, without making an enum member
+#: from each status: these rules run at every step, over every wave).
+_ENDED = frozenset(status for status in WS if status.terminal)
+
 
 def progress(state: State, now: float, cmds: list[m.Command]) -> None:
     # Time spent waiting for an approval is not counted against TimeoutSeconds.
@@ -125,20 +129,20 @@ def _complete_waves(state: State, now: float) -> None:
 
 
 def _readiness(state: State, now: float) -> None:
+    waves, index = state["waves"], state["wave_index"]
     changed = True
     while changed:  # a skipped wave can skip its dependents in turn
         changed = False
-        for w in state["waves"]:
+        for w in waves:
             if w["status"] != WS.PENDING:
                 continue
-            deps = [wave_by_number(state, d) for d in w["deps"]]
-            dead = [d for d in deps if d["status"] in DEAD_DEP]
-            if dead:
-                d = dead[0]
+            deps = [waves[index[str(d)]] for d in w["deps"]]
+            dead = next((d for d in deps if d["status"] in DEAD_DEP), None)
+            if dead is not None:
                 error(
                     state,
-                    f"wave {w['number']} skipped: it depends on wave {d['number']}, "
-                    f"which ended {d['status']}",
+                    f"wave {w['number']} skipped: it depends on wave {dead['number']}, "
+                    f"which ended {dead['status']}",
                     w["number"],
                 )
                 end_wave_unstarted(state, w, WS.SKIPPED, now)
@@ -315,7 +319,7 @@ def _poll_health(state: State, now: float, cmds: list[m.Command]) -> None:
 
 
 def _finish_if_done(state: State, now: float) -> None:
-    if not all(WS(w["status"]).terminal for w in state["waves"]):
+    if not all(w["status"] in _ENDED for w in state["waves"]):
         return
     if any(x["status"] in (DS.SENT, DS.ACTIVE) for x in state["launches"].values()):
         return
