@@ -6,12 +6,15 @@ PARALLEL waves of 20 servers in a chain, health checks on (RUNNING), the simulat
 default timing. The runs go through exactly what the command runs
 (:func:`drsorch.estimating.run_many`, then :func:`~drsorch.report.estimate.summarize`).
 
-    .venv/bin/python bench/bench_estimate.py [--runs 200] [--jobs 0] [--profile] [--json]
+    .venv/bin/python bench/bench_estimate.py [--runs 200] [--jobs 0] [--profile] [--json] [--wire]
 
 ``--jobs 0`` (the default) is the command's own choice (one worker per CPU, up to 8);
 ``--jobs 1`` runs in this process. It prints wall seconds and CPU seconds (this process
 and its workers): on a shared machine compare the CPU figure. ``--profile`` runs 20 runs
 in this process under cProfile and prints the top functions by cumulative time.
+``--wire`` answers the clients through the simulator's wire (``before-send``, signed
+requests, botocore parsing HTTP bodies) instead of the direct transport the command uses:
+the figure before issue 12's speed-up, for comparison on the same machine at the same time.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.utils
 
 from tests.utils.plans import make_plan
 
+from drsorch import estimating
 from drsorch.estimating import auto_jobs, run_many
 from drsorch.plan import parse_plan
 from drsorch.report.estimate import summarize
 from drsorch.sim import Scenario
+from drsorch.wiring import SimClients
 
 TARGET_SECONDS = 30.0
 
@@ -52,7 +57,10 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=0, help="0: the command's default")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--wire", action="store_true", help="the wire, not the direct transport")
     args = parser.parse_args()
+    if args.wire:  # worker processes are forked: they inherit the module's clients
+        estimating._CLIENTS = SimClients()
     plan = parse_plan(make_plan(1, waves=5, servers_per_wave=20, plan_id="bench-estimate"))
     scenario = Scenario()
     if args.profile:
@@ -73,6 +81,7 @@ def main() -> int:
         "servers": len(plan.all_server_ids()),
         "runs": args.runs,
         "jobs": jobs,
+        "transport": "wire" if args.wire else "direct",
         "cpus": os.cpu_count(),
         "seconds": round(seconds, 2),
         "runs_per_second": round(args.runs / seconds, 2),
@@ -88,7 +97,8 @@ def main() -> int:
         print(
             f"runs {args.runs}  seconds {seconds:.1f}  runs/s {args.runs / seconds:.2f}  "
             f"cpu {cpu:.1f}s ({cpu / args.runs:.3f}/run)  "
-            f"(100 servers, {jobs} worker(s) on {os.cpu_count()} CPUs; target "
+            f"(100 servers, {jobs} worker(s) on {os.cpu_count()} CPUs, "
+            f"{'wire' if args.wire else 'direct'}; target "
             f"{TARGET_SECONDS:.0f} s: {'met' if seconds < TARGET_SECONDS else 'MISSED'})"
         )
     return 0

@@ -11,7 +11,13 @@ who approves).
 
 The boto3 clients are made once per process (and kept for the next estimate) and
 re-attached to each run's fresh region (:class:`~drsorch.wiring.SimClients`): for a small
-plan, building them took half of a run.
+plan, building them took half of a run. They reach the region through the simulator's
+direct transport (:mod:`drsorch.sim.direct`): the same client calls, parameter validation
+and serialization, the same simulator, but no request signing, HTTP objects or response
+parsing below botocore's ``before-call`` (the answer is handed over as botocore's parser
+would have made it; ``drsorch run`` keeps the wire). A worker process freezes what it
+holds after its first run (:func:`gc.freeze`): botocore's loaded models are most of the
+objects, and the collector need not walk them again every few runs.
 
 Run ``i`` (0-based) uses seed ``base + i`` and a virtual clock that starts at the same
 epoch, so the same base seed gives the same figures. The runs are independent, so with
@@ -21,6 +27,7 @@ results are put back in seed order, so the figures do not depend on ``jobs``.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -81,21 +88,30 @@ def auto_jobs(runs: int) -> int:
 
 
 #: This process's clients, shared by every estimate it makes (a test session makes many).
-_CLIENTS = SimClients()
+_CLIENTS = SimClients(direct=True)
 
 # The plan, scenario and clients of a worker process, set once by _start_worker.
 _WORK: tuple[Plan, Scenario, SimClients] | None = None
+#: Whether this worker process still has to freeze its long-lived objects (after its first run).
+_FREEZE = False
 
 
 def _start_worker(plan: Plan, scenario: Scenario) -> None:
-    global _WORK
+    global _WORK, _FREEZE
     _WORK = (plan, scenario, _CLIENTS)
+    _FREEZE = True
 
 
 def _work(seed: int) -> RunResult:
+    global _FREEZE
     assert _WORK is not None
     plan, scenario, clients = _WORK
-    return run_once(plan, scenario, seed, clients)
+    result = run_once(plan, scenario, seed, clients)
+    if _FREEZE:  # after a first run, what the worker holds is what it keeps (models...)
+        _FREEZE = False
+        gc.collect()
+        gc.freeze()
+    return result
 
 
 def run_many(

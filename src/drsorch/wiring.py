@@ -144,11 +144,21 @@ class SimClients:
     to each later world's region (:func:`~drsorch.sim.attach` on a client replaces its
     region). Building a client (EC2 has some 700 operations) costs more than a short
     simulated run; ``drsorch estimate`` runs a plan hundreds of times. The engine's code
-    path is unchanged: the same clients, adapters and before-send hook."""
+    path is unchanged: the same clients, adapters and before-send hook.
+
+    ``direct`` answers the clients' calls with the simulator's direct transport
+    (:func:`~drsorch.sim.direct.attach_direct`: at botocore's before-call, with the
+    response already parsed; ``drsorch estimate`` uses it), ``verify`` checks each such
+    answer against botocore's parse of the wire's (tests). The boto3 session of a world
+    without a role to assume is kept too (``session``): making one registers botocore's
+    few hundred handlers again."""
 
     region_name: str | None = None
     drs: Any = None
     ec2: Any = None
+    direct: bool = False
+    verify: bool = False
+    session: Any = None
 
 
 def _adapters(
@@ -157,9 +167,12 @@ def _adapters(
     on_retry: Callable[..., None] | None,
     endpoint_url: str | None = None,
     on_lost_answer: Callable[[str], None] | None = None,
+    direct: tuple[SimRegion, SimClients] | None = None,
 ) -> tuple[DrsAdapter, Ec2Adapter]:
     retry = RetryPolicy(clock, on_retry=on_retry)
     drs_client, ec2_client = make_clients(session, endpoint_url=endpoint_url)
+    if direct is not None:
+        _attach_sim(direct[1], drs_client, ec2_client, direct[0])
     drs = DrsAdapter(drs_client, retry, on_lost_answer=on_lost_answer)
     return drs, Ec2Adapter(ec2_client, retry)
 
@@ -241,12 +254,18 @@ def simulated(
         # rehearse a missing server); otherwise the region holds the plan's servers.
         region.add_source_servers(plan.all_server_ids())
     # Static fake credentials: the simulator answers below boto3, nothing leaves the process.
-    session = boto3.Session(
-        aws_access_key_id="SIMULATOR",
-        aws_secret_access_key="SIMULATOR",
-        region_name=region_name,
-        botocore_session=_botocore_session(),
-    )
+    kept = clients.session if clients is not None else None
+    if kept is not None and kept.region_name == region_name:
+        session = kept
+    else:
+        session = boto3.Session(
+            aws_access_key_id="SIMULATOR",
+            aws_secret_access_key="SIMULATOR",
+            region_name=region_name,
+            botocore_session=_botocore_session(),
+        )
+        if clients is not None:
+            clients.session = session
     attach(session, region)
     execution_id = str(uuid.uuid4())
     source = target_account = accounts[0] if accounts else account
@@ -257,7 +276,10 @@ def simulated(
     if clients is not None and work_session is session:  # a role's session: fresh clients
         drs, ec2 = _reused_adapters(clients, session, region, clock, on_retry, on_lost_answer)
     else:
-        drs, ec2 = _adapters(work_session, clock, on_retry, on_lost_answer=on_lost_answer)
+        direct = (region, clients) if clients is not None and clients.direct else None
+        drs, ec2 = _adapters(
+            work_session, clock, on_retry, on_lost_answer=on_lost_answer, direct=direct
+        )
     options = RunOptions(
         execution_id=execution_id,
         initiated_by=local_user(),
@@ -283,17 +305,26 @@ def _reused_adapters(
     on_retry: Callable[..., None] | None,
     on_lost_answer: Callable[[str], None] | None,
 ) -> tuple[DrsAdapter, Ec2Adapter]:
-    from drsorch.sim import attach
-
     if clients.drs is None or clients.region_name != session.region_name:
         clients.drs, clients.ec2 = make_clients(session)
         clients.region_name = session.region_name
-    attach(clients.drs, region)
-    attach(clients.ec2, region)
+    _attach_sim(clients, clients.drs, clients.ec2, region)
     retry = RetryPolicy(clock, on_retry=on_retry)
     return DrsAdapter(clients.drs, retry, on_lost_answer=on_lost_answer), Ec2Adapter(
         clients.ec2, retry
     )
+
+
+def _attach_sim(clients: SimClients, drs: Any, ec2: Any, region: SimRegion) -> None:
+    """Point ``drs`` and ``ec2`` at ``region``: the wire hook, or the direct transport."""
+    from drsorch.sim import attach
+    from drsorch.sim.direct import attach_direct
+
+    for client in (drs, ec2):
+        if clients.direct:
+            attach_direct(client, region, verify=clients.verify)
+        else:
+            attach(client, region)
 
 
 def real_aws(
@@ -328,7 +359,7 @@ def real_aws(
         if not _bad_endpoint(exc):
             raise
         raise RefusedError(f"cannot use this AWS endpoint: {exc}") from exc
-    identity = _caller_identity(sts)
+    identity = caller_identity(sts)
     caller = identity["Account"]
     work_session, target_account = session, caller
     if target and target.role_arn:
@@ -379,7 +410,7 @@ def _bad_endpoint(exc: ValueError) -> bool:
     return str(exc).startswith("Invalid endpoint")
 
 
-def _caller_identity(sts: Any) -> dict[str, Any]:
+def caller_identity(sts: Any) -> dict[str, Any]:
     """Who the credentials are (STS GetCallerIdentity), before anything else is called.
 
     Everything that can go wrong here — no or expired credentials, an SSO login to renew, a

@@ -243,7 +243,7 @@ def test_sts_failures_are_bad_input_not_bugs(
 
     from drsorch.cli import EXIT_BAD_INPUT
     from drsorch.outcomes import exit_code_for_error as exit_code_for
-    from drsorch.wiring import _caller_identity
+    from drsorch.wiring import caller_identity
 
     sts = boto3.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
@@ -258,7 +258,7 @@ def test_sts_failures_are_bad_input_not_bugs(
         else:
             stub.add_client_error("get_caller_identity", failure, "no", http_status_code=status)
         with pytest.raises(kind) as caught:
-            _caller_identity(sts)
+            caller_identity(sts)
     assert failure in str(caught.value) and "who you are" in str(caught.value)
     assert isinstance(caught.value, DrsorchError)
     assert exit_code_for(caught.value) == EXIT_BAD_INPUT

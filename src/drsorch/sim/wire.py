@@ -65,6 +65,23 @@ class Dropped:
 
 
 WireResult = WireResponse | Dropped
+
+
+@dataclass(frozen=True, slots=True)
+class DirectAnswer:
+    """A successful answer of the direct transport (:mod:`drsorch.sim.direct`): what
+    ``convert`` made of the handler's payload, in place of its HTTP encoding. ``wire``
+    encodes the same payload as :func:`dispatch` would have (a reference for checks)."""
+
+    status: int
+    headers: dict[str, str]
+    parsed: Any
+    wire: Callable[[], WireResponse]
+
+
+#: How the direct transport turns a handler's payload into botocore's parsed response:
+#: ``convert(service, operation, payload, status, headers, wire)``.
+Convert = Callable[[str, str, dict[str, Any], int, dict[str, str], Callable[[], WireResponse]], Any]
 _COMPACT = (",", ":")
 _DROPPED = frozenset(
     {FaultKind.CONNECTION_RESET, FaultKind.READ_TIMEOUT, FaultKind.ENDPOINT_UNREACHABLE}
@@ -136,15 +153,37 @@ def dispatch(
 ) -> WireResult:
     """Answer one HTTP request the way DRS, EC2 or STS would. ``path`` may carry a query
     string (DRS's UntagResource sends ``?tagKeys=...``)."""
+    result = answer(
+        region,
+        method,
+        path,
+        body,
+        access_key_of(headers),
+        _header(headers, "x-amz-security-token"),
+    )
+    assert not isinstance(result, DirectAnswer)
+    return result
+
+
+def answer(
+    region: SimRegion,
+    method: str,
+    path: str,
+    body: bytes,
+    key: str | None,
+    token: str | None,
+    convert: Convert | None = None,
+) -> WireResult | DirectAnswer:
+    """:func:`dispatch` with the signer's access key id and session token already read;
+    with ``convert`` (the direct transport), a successful DRS or EC2 answer is a
+    :class:`DirectAnswer` instead of its HTTP encoding. Errors are always encoded."""
     path, _, query = path.partition("?")
     service = detect_service(path, body)
-    key = access_key_of(headers)
-    token = _header(headers, "x-amz-security-token")
     with region.lock:
         now = region.clock.now()
         region.advance(now)
         identity, problem = region.directory.identify(key, token, now)
-        call = _Call(region, service, now, identity, problem)
+        call = _Call(region, service, now, identity, problem, convert)
         if service == "ec2":
             return call.ec2(body)
         if service == "sts":
@@ -162,8 +201,10 @@ class _Call:
         now: float,
         identity: Identity | None = None,
         problem: AuthProblem | None = None,
+        convert: Convert | None = None,
     ) -> None:
         self.region = region
+        self.convert = convert
         self.service = service
         self.now = now
         self.identity = identity
@@ -180,7 +221,12 @@ class _Call:
         return self.region.models[self.account]
 
     def record(
-        self, result: WireResult, *, error: str | None, fault: Fault | None, done: bool
+        self,
+        result: WireResult | DirectAnswer,
+        *,
+        error: str | None,
+        fault: Fault | None,
+        done: bool,
     ) -> None:
         outcome: Outcome = "fault" if fault is not None else ("error" if error else "ok")
         self.region.recorder.record(
@@ -191,7 +237,7 @@ class _Call:
                 params=self.params,
                 outcome=outcome,
                 error_code=error,
-                http_status=result.status if isinstance(result, WireResponse) else None,
+                http_status=None if isinstance(result, Dropped) else result.status,
                 fault=FaultKind(fault.kind).value if fault is not None else None,
                 processed=done,
                 account=self.account,
@@ -201,9 +247,9 @@ class _Call:
     def run(
         self,
         handler: Callable[[dict[str, Any]], dict[str, Any]],
-        encode: Callable[[dict[str, Any]], WireResponse],
+        encode: Callable[[dict[str, Any]], WireResponse | DirectAnswer],
         error: Callable[[SimApiError], WireResponse],
-    ) -> WireResult:
+    ) -> WireResult | DirectAnswer:
         """Credentials, faults, validation and the handler, shared by every protocol."""
         if self.problem is not None or self.identity is None:
             refusal = SimApiError(
@@ -220,18 +266,18 @@ class _Call:
             self.record(result, error=code, fault=fault, done=False)
             return result
         try:
-            result = encode(handler(self.params))
+            answered = encode(handler(self.params))
         except SimApiError as exc:
             result = error(exc)
             self.record(result, error=exc.code, fault=None, done=True)
             return result
         fault = faults.for_request(self.service, op, params, now, "after", account)
         if fault is not None:
-            result, code = self.fault_result(fault, error)
-            self.record(result, error=code, fault=fault, done=True)
-            return result
-        self.record(result, error=None, fault=None, done=True)
-        return result
+            lost, code = self.fault_result(fault, error)
+            self.record(lost, error=code, fault=fault, done=True)
+            return lost
+        self.record(answered, error=None, fault=None, done=True)
+        return answered
 
     def fault_result(
         self, fault: Fault, error: Callable[[SimApiError], WireResponse]
@@ -243,7 +289,26 @@ class _Call:
 
     # --- DRS: rest-json -----------------------------------------------------------------
 
-    def drs(self, method: str, path: str, body: bytes, query: str = "") -> WireResult:
+    def encoded(
+        self,
+        status: int,
+        headers: dict[str, str],
+        payload: dict[str, Any],
+        body: Callable[[], bytes],
+    ) -> WireResponse | DirectAnswer:
+        """A successful answer: HTTP, or, for the direct transport, ``convert``'s."""
+
+        def wire() -> WireResponse:
+            return WireResponse(status, headers, body())
+
+        if self.convert is None:
+            return wire()
+        parsed = self.convert(self.service, self.operation, payload, status, headers, wire)
+        return DirectAnswer(status, headers, parsed, wire)
+
+    def drs(
+        self, method: str, path: str, body: bytes, query: str = ""
+    ) -> WireResult | DirectAnswer:
         self.operation = path.strip("/").split("/")[0] or "?"
         uri: dict[str, Any] = {}
         if self.operation == "tags" and path.count("/") >= 2:
@@ -284,9 +349,13 @@ class _Call:
                 )
             return handler(self.model, params)
 
-        def encode(payload: dict[str, Any]) -> WireResponse:
-            headers = self.headers("application/json")
-            return WireResponse(status, headers, json.dumps(payload, separators=_COMPACT).encode())
+        def encode(payload: dict[str, Any]) -> WireResponse | DirectAnswer:
+            return self.encoded(
+                status,
+                self.headers("application/json"),
+                payload,
+                lambda: json.dumps(payload, separators=_COMPACT).encode(),
+            )
 
         return self.run(validated, encode, self.drs_error)
 
@@ -329,7 +398,7 @@ class _Call:
         self.record(result, error=exc.code, fault=None, done=False)
         return form, None, result
 
-    def ec2(self, body: bytes) -> WireResult:
+    def ec2(self, body: bytes) -> WireResult | DirectAnswer:
         form, handler, refused = self.query_action(
             body,
             ec2_api.HANDLERS,
@@ -341,9 +410,14 @@ class _Call:
         op = service_model("ec2").operation_model(self.operation)
         self.params = decode_query(op.input_shape, form)
 
-        def encode(payload: dict[str, Any]) -> WireResponse:
-            xml = encode_xml(op.output_shape, payload, f"{self.operation}Response", self.request_id)
-            return WireResponse(200, self.headers("text/xml;charset=UTF-8"), xml)
+        def encode(payload: dict[str, Any]) -> WireResponse | DirectAnswer:
+            root = f"{self.operation}Response"
+            return self.encoded(
+                200,
+                self.headers("text/xml;charset=UTF-8"),
+                payload,
+                lambda: encode_xml(op.output_shape, payload, root, self.request_id),
+            )
 
         return self.run(lambda params: handler(self.model, params), encode, self.ec2_error)
 
@@ -359,7 +433,7 @@ class _Call:
 
     # --- STS: query / XML ---------------------------------------------------------------
 
-    def sts(self, body: bytes) -> WireResult:
+    def sts(self, body: bytes) -> WireResult | DirectAnswer:
         form, handler, refused = self.query_action(
             body,
             sts_api.HANDLERS,
