@@ -4,6 +4,7 @@ CliRunner) against SQLite stores and the in-process simulator (issue 12 items 1,
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -331,7 +332,18 @@ def test_the_report_page_renders_in_a_real_browser(
     db, execution, _ = drilled
     page, shot = tmp_path / "r.html", tmp_path / "r.png"
     assert cli("report", execution, "--html", str(page), "--store", str(db))[0] == 0
-    base = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+    base = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        # No network here or in CI: without these Chromium keeps trying to reach Google.
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     dom = subprocess.run(
         [*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60
     ).stdout
@@ -342,3 +354,5 @@ def test_the_report_page_renders_in_a_real_browser(
         timeout=60,
     )
     assert shot.exists() and shot.stat().st_size > 10_000  # drawn, not a blank page
+    if os.environ.get("DRSORCH_KEEP_SCREENSHOT"):  # to look at it: the path to copy it to
+        shutil.copy(shot, os.environ["DRSORCH_KEEP_SCREENSHOT"])
