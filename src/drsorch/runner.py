@@ -115,7 +115,13 @@ class Runner:
         holder: str | None = None,
         notify: Callable[[ExecutionRecord | None], NotifyResult | None] | None = None,
         warn: Callable[[str], None] | None = None,
+        operator: Callable[[State], None] | None = None,
     ) -> None:
+        #: Called at every step and sleep slice, just before the store's requests are
+        #: taken, with the execution's state: an operator's seat that must never block,
+        #: such as the terminal's approval prompt of a real-time run (it leaves its answer
+        #: in the store, so it is taken in the same pass). None: nothing to call.
+        self.operator = operator
         #: Where what went wrong outside the record is said (a failed notification, a
         #: store that could not save); by default the log.
         self.warn = warn or log or (lambda text: None)
@@ -146,7 +152,8 @@ class Runner:
 
     @property
     def trace(self) -> list[tuple[float, m.Event, list[m.Command]]]:
-        """Every event fed to the core, its time, and the commands it gave: for replay."""
+        """Every event fed to the core, its time, and the commands it gave: for replay
+        (kept only when ``stepper.keep_trace`` is set, as the tests set it)."""
         return self.stepper.trace
 
     # -- public ------------------------------------------------------------------------------
@@ -221,7 +228,23 @@ class Runner:
         self.keeper.save_every = options.save_every
         self.keeper.lease_seconds = options.lease_seconds
 
-    def _loop(self, state: State, first: m.Event, options: RunOptions) -> None:
+    def step_until_wait(self, state: State, first: m.Event, options: RunOptions) -> list[m.Command]:
+        """Drive ``state`` (its lease already held) until the engine would sleep or the
+        execution ends, without sleeping: a driver that waits elsewhere (a Step Functions
+        Wait state) calls this once per step. Returns the commands left: ``WakeAt`` (when
+        to call again) or ``Finish``. An error propagates as it is, the record as last
+        saved: the driver retries the step (a resumed step adopts launches by token)."""
+        self.state = state
+        self._configure(options)
+        commands = self._loop(state, first, options, sleep=False)
+        self.keeper.save(state, force=True)
+        if finished(commands):
+            self._announce(state)
+        return commands
+
+    def _loop(
+        self, state: State, first: m.Event, options: RunOptions, *, sleep: bool = True
+    ) -> list[m.Command]:
         commands = self.stepper.settle(state, first)
         while not finished(commands):
             self._take_requests(state)
@@ -232,8 +255,11 @@ class Runner:
                 commands = self.stepper.settle(state, self._approvals.pop(0))
                 continue
             wake = earliest_wake(commands)
+            if not sleep and (wake is None or wake > self.clock.now()):
+                return commands
             self._sleep_until(state, wake if wake is not None else self.clock.now(), options)
             commands = self.stepper.settle(state, m.Tick())
+        return commands
 
     def _sleep_until(self, state: State, wake: float, options: RunOptions) -> None:
         # Never sleep through a lease renewal: a long wait between waves is still owned.
@@ -249,7 +275,9 @@ class Runner:
 
     def _take_requests(self, state: State) -> None:
         """What operators asked of this execution through the store (``drsorch approve``,
-        ``drsorch cancel``), queued to be delivered at the next step."""
+        ``drsorch cancel``, the terminal's prompt), queued to be delivered at the next step."""
+        if self.operator is not None:
+            self.operator(state)
         store = self.keeper.store
         if not isinstance(store, RequestStore):
             return

@@ -11,11 +11,12 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-from drsorch.cleanup import clean_up
 from drsorch.cli import main
+from drsorch.cli.cleanup_after import CleanupAfter
 from drsorch.cli.live import ProgressLog
 from drsorch.cli.outputs import check_output_file, with_junit
 from drsorch.cli.params import ENDPOINT_URL, POLL_SECONDS, SEED, SPEED
+from drsorch.cli.prompt import ApprovalPrompt, TerminalInput
 from drsorch.cli.render import (
     echo_json,
     exits_on_errors,
@@ -28,7 +29,7 @@ from drsorch.cli.verbose import VerboseLog
 from drsorch.clock import RealClock, VirtualClock
 from drsorch.core.statuses import ExecutionStatus
 from drsorch.effects import Approver
-from drsorch.errors import DrsorchError, RefusedError
+from drsorch.errors import RefusedError
 from drsorch.gates import Confirm, plan_as_run
 from drsorch.history import ExecutionRecord
 from drsorch.outcomes import EXIT_INTERNAL, exit_code_for_error, exit_code_for_status
@@ -36,7 +37,7 @@ from drsorch.plan import Plan, load_plan
 from drsorch.resumption import check_same_target, plan_as_it_ran, resumable_state
 from drsorch.runner import EngineError, Runner
 from drsorch.store import HistoryStore, open_store
-from drsorch.store.base import resolve_id
+from drsorch.store.base import RequestStore, resolve_id
 from drsorch.text import markup_safe, printable
 from drsorch.wiring import World, local_user, real_aws, simulated
 
@@ -78,7 +79,8 @@ def _approver(
     ``--speed``) nothing moves while a question waits, so a terminal is asked. In real
     time (``--aws``, ``--speed``) nothing blocks: the wave waits PAUSED while every other
     branch goes on, until ``drsorch approve ID --wave N`` (from any terminal, through the
-    store), ``drsorch cancel ID`` or its ApprovalTimeoutSeconds."""
+    store; on a terminal, :func:`_approval_prompt` asks there too), ``drsorch cancel ID``
+    or its ApprovalTimeoutSeconds."""
     who = local_user()
 
     def approve(wave: int) -> bool | str | None:
@@ -99,6 +101,20 @@ def _approver(
     return approve
 
 
+def _approval_prompt(
+    world: World, store: HistoryStore, approve_all: bool, say: Callable[[str], None]
+) -> ApprovalPrompt | None:
+    """In real time on a terminal, PAUSED waves are also asked about there, without ever
+    blocking the engine (see :mod:`drsorch.cli.prompt`); None elsewhere: virtual time asks
+    with a plain question (nothing moves while it waits), ``--approve-all`` asks nobody."""
+    if approve_all or isinstance(world.clock, VirtualClock) or not _stdin_is_a_terminal():
+        return None
+    source = TerminalInput.of_stdin()
+    if source is None or not isinstance(store, RequestStore):
+        return None
+    return ApprovalPrompt(source, store, world.options.execution_id, who=local_user(), say=say)
+
+
 def _check_approvals_possible(plan: Plan, world: World, approve_all: bool) -> None:
     """Refuse at start a plan whose approvals nobody could give (issue 11, item 1): a
     simulation in virtual time, with no terminal and no --approve-all, would let 24 virtual
@@ -111,6 +127,26 @@ def _check_approvals_possible(plan: Plan, world: World, approve_all: bool) -> No
             "and nobody can give it: this simulation runs in virtual time with no "
             "terminal. Pass --approve-all, or --speed N to approve with `drsorch "
             "approve` from another terminal; nothing was run"
+        )
+
+
+def _check_stepfunctions_options(
+    state_machine_arn: str | None, *, simulator: bool, local_only: bool
+) -> None:
+    """``--stepfunctions`` starts a workflow on AWS and returns: what only a local engine
+    does (the simulator, --cleanup-after, --junit, --approve-all) cannot go with it."""
+    if state_machine_arn is None:
+        raise RefusedError("--idempotency-key goes with --stepfunctions STATE_MACHINE_ARN")
+    if simulator:
+        raise RefusedError(
+            "--sim, --seed and --speed are for the simulator; a --stepfunctions execution "
+            "runs on AWS"
+        )
+    if local_only:
+        raise RefusedError(
+            "--cleanup-after, --junit and --approve-all need the engine in this process; with "
+            "--stepfunctions it runs in AWS: approve with `drsorch approve`, and clean up "
+            "with `drsorch cleanup ID --aws` once it ends"
         )
 
 
@@ -185,6 +221,19 @@ def _driving_options(command: Callable[P, R]) -> Callable[P, R]:
     help="When the execution ends, also write it as JUnit XML (a suite per wave, a test "
     "case per server) for a CI system. Checked before anything runs.",
 )
+@click.option(
+    "--stepfunctions",
+    "state_machine_arn",
+    metavar="STATE_MACHINE_ARN",
+    help="Start the execution on drsorch's deployed state machine (AWS Step Functions) "
+    "and return at once; needs the stack's store (--store dynamodb://...).",
+)
+@click.option(
+    "--idempotency-key",
+    metavar="KEY",
+    help="With --stepfunctions: starting again with the same key and plan returns the same "
+    "execution and launches nothing; the same key with another plan is refused.",
+)
 @_driving_options
 @exits_on_errors
 def run_cmd(
@@ -202,6 +251,8 @@ def run_cmd(
     poll_seconds: float | None,
     cleanup_after: bool,
     junit_path: str | None,
+    state_machine_arn: str | None,
+    idempotency_key: str | None,
     approve_all: bool,
     store_url: str | None,
     as_json: bool,
@@ -209,6 +260,13 @@ def run_cmd(
     verbose: bool,
 ) -> None:
     """Run a recovery plan as a drill (or, confirmed, a recovery) and record it."""
+    if state_machine_arn is not None or idempotency_key is not None:
+        _check_stepfunctions_options(
+            state_machine_arn,
+            simulator=scenario is not None or speed is not None or seed is not None,
+            local_only=cleanup_after or junit_path is not None or approve_all,
+        )
+        use_aws = True  # the workflow runs on AWS; --profile/--region/--endpoint-url apply
     if use_aws and (scenario is not None or speed is not None or seed is not None):
         raise RefusedError(
             "--sim, --seed and --speed are for the simulator; leave them out with --aws"
@@ -229,6 +287,20 @@ def run_cmd(
         yes=yes,
         confirm=_terminal_confirm(),
     )
+    if state_machine_arn is not None:
+        from drsorch.cli.stepfunctions import start_on_stepfunctions
+
+        start_on_stepfunctions(
+            plan,
+            state_machine_arn=state_machine_arn,
+            key=idempotency_key,
+            store_url=store_url,
+            profile=profile,
+            region=region,
+            endpoint_url=endpoint_url,
+            as_json=as_json,
+        )
+        return
     store = open_store(store_url)
     chatter = VerboseLog() if verbose else None
     world: World
@@ -263,17 +335,26 @@ def run_cmd(
         f"execution {markup_safe(world.options.execution_id)}"
     )
 
+    aftercare = (
+        CleanupAfter(
+            world,
+            store,
+            profile=profile,
+            endpoint_url=endpoint_url,
+            store_url=store_url,
+            external_id=plan.target is not None and plan.target.external_id is not None,
+        )
+        if cleanup_after
+        else None
+    )
+
     def start(runner: Runner) -> ExecutionRecord:
         record = runner.run(plan, world.options)
-        if not cleanup_after or record.ExecutionType != "DRILL":
+        if aftercare is None:
             return record
-        # The region (simulated or not) still lives: terminate the drill's instances now.
-        say = runner.log  # the live view, -v's lines on stderr, or nobody
-        try:
-            return clean_up(record, world.drs, world.clock, store=store, log=say)
-        except DrsorchError as exc:  # the drill's own outcome stands
-            click.echo(printable(f"warning: the clean-up failed: {exc}"), err=True)
-            return record
+        # The region (simulated or not) still lives: terminate the drill's instances now,
+        # saying so in the live view, -v's lines on stderr, or to nobody.
+        return aftercare.after_end(record, runner.log)
 
     _drive(
         world,
@@ -284,6 +365,8 @@ def run_cmd(
         quiet=quiet,
         approve_all=approve_all,
         verbose=chatter,
+        after_break=aftercare.after_break if aftercare else None,
+        after_stop=aftercare.after_stop if aftercare else None,
     )
 
 
@@ -297,6 +380,8 @@ def _drive(
     quiet: bool,
     approve_all: bool,
     verbose: VerboseLog | None = None,
+    after_break: Callable[[ExecutionRecord | None], None] | None = None,
+    after_stop: Callable[[ExecutionStatus | None], None] | None = None,
 ) -> None:
     """Run (or resume) with live progress and signal handling; print the record; exit.
 
@@ -306,7 +391,11 @@ def _drive(
     a second one stops at once, recorded FAILED.
 
     With ``verbose`` (``-v``) its lines join the live view; without one (``--json``,
-    ``--quiet``) they go to stderr, with the runner's log and the core's notes."""
+    ``--quiet``) they go to stderr, with the runner's log and the core's notes.
+
+    ``after_break(record)`` is called once the engine broke has been said (with the record
+    it finalized FAILED), ``after_stop(saved status)`` once a stop at once has been: what
+    ``--cleanup-after`` does then (:mod:`drsorch.cli.cleanup_after`)."""
     guard_std_streams()
     console = make_console(stderr=as_json)
     live = None if (as_json or quiet) else ProgressLog(console, world.clock)
@@ -318,6 +407,7 @@ def _drive(
     # Without the live view (--json, --quiet) what must be said still reaches stderr: a
     # wave waiting for its approval, a notification that failed, a store that could not save.
     say = talk.log if talk else (lambda text: click.echo(printable(text), err=True))
+    prompt = _approval_prompt(world, store, approve_all, say)
     runner = Runner(
         drs=world.drs,
         ec2=world.ec2,
@@ -333,6 +423,7 @@ def _drive(
         log=talk.log if talk else None,
         warn=say,
         notify=world.notify,
+        operator=prompt,
     )
 
     def stop_now(signum: int, frame: FrameType | None) -> None:
@@ -365,12 +456,18 @@ def _drive(
             ),
             err=True,
         )
+        if after_break is not None:
+            after_break(exc.record)
         sys.exit(exit_code_for_error(exc))
     except KeyboardInterrupt:
         message, code = _stopped(execution, runner.keeper.saved_status)
         click.echo(message, err=True)
+        if after_stop is not None:
+            after_stop(runner.keeper.saved_status)
         sys.exit(code)
     finally:
+        if prompt is not None:
+            prompt.close()
         for handled, handler in previous.items():
             signal.signal(handled, handler)
         store.close()
