@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "store",
     "control",
     "estimate",
+    "deploy",
 )
 
 

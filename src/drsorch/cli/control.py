@@ -16,6 +16,7 @@ import click
 
 from drsorch.cli import main
 from drsorch.cli.render import exits_on_errors
+from drsorch.cli.stepfunctions import wake_workflow
 from drsorch.core.statuses import WaveStatus
 from drsorch.errors import RefusedError
 from drsorch.history import ExecutionRecord
@@ -87,6 +88,8 @@ def approve_cmd(execution_id: str, wave: int, store_url: str | None) -> None:
         by = local_user()
         requests.add_request(record.ExecutionId, {"kind": "approve", "wave": wave, "by": by})
         note = _engine_note(store, record.ExecutionId)
+        woken = wake_workflow(store, record.ExecutionId)
+        note = woken or note
     click.echo(printable(f"approval of wave {wave} sent for {record.ExecutionId}; {note}"))
 
 
@@ -100,4 +103,6 @@ def cancel_cmd(execution_id: str, store_url: str | None) -> None:
         requests, record = _running(store, execution_id)
         requests.add_request(record.ExecutionId, {"kind": "cancel", "by": local_user()})
         note = _engine_note(store, record.ExecutionId)
+        woken = wake_workflow(store, record.ExecutionId)
+        note = woken or note
     click.echo(printable(f"cancel sent for {record.ExecutionId}; {note}"))

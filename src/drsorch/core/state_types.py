@@ -37,6 +37,7 @@ from drsorch.core.statuses import DispatchStatus, ExecutionStatus, Phase, Server
 from drsorch.plan.model import HealthRequirement, WaveKind
 
 __all__ = [
+    "DriverDetails",
     "EngineConfig",
     "EnvironmentDetails",
     "ExecutionState",
@@ -213,6 +214,16 @@ class EnvironmentDetails(TypedDict):
 
 
 @with_config(_STRICT)
+class DriverDetails(TypedDict):
+    """Who drives the execution when it is not a process of its own: a Step Functions
+    workflow execution (issue 10), and the task token its approval task waits with."""
+
+    kind: Literal["stepfunctions"]
+    execution_arn: str  # the workflow execution (also the lease holder's name)
+    task_token: str | None  # set while the workflow waits for an approval
+
+
+@with_config(_STRICT)
 class ExecutionState(TypedDict):
     """One execution: everything the core needs to continue it after a crash."""
 
@@ -259,3 +270,5 @@ class ExecutionState(TypedDict):
     #: added when the first wave pauses, so it comes last);
     #: the deadline moves on by that time once none waits (approvals do not count).
     paused_since: NotRequired[Seconds | None]
+    #: A Step Functions workflow drives it (absent: a local engine, ``run`` or ``resume``).
+    driver: NotRequired[DriverDetails]
