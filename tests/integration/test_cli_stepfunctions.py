@@ -21,7 +21,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 from moto import mock_aws
-from tests.utils.dynamo import REGION, URL, dynamo_store
+from tests.utils.dynamo import REGION, URL, dynamo_store, fake_credentials
 from tests.utils.plans import make_plan
 
 from drsorch.cli import EXIT_BAD_INPUT, EXIT_OK, main
@@ -35,13 +35,7 @@ FUNCTION = f"arn:aws:lambda:{REGION}:123456789012:function:drsorch"
 
 @pytest.fixture
 def machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fake_credentials(monkeypatch)
     with mock_aws():
         dynamo_store()  # the stack's table
         iam = boto3.client("iam", region_name=REGION)

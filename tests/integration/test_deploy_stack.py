@@ -27,13 +27,13 @@ import boto3
 import pytest
 from cfnlint.api import ManualArgs, lint
 from moto import mock_aws
+from tests.utils.dynamo import REGION, fake_credentials
 
 from drsorch.stepfunctions.definition import definition_json
 from drsorch.stepfunctions.template import template_text
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]  # moto and cfn-lint load slowly
 
-REGION = "us-east-1"
 TARGET_ROLE = "arn:aws:iam::111122223333:role/DrsOrchestratorRole"
 PLAN_TOPIC = "arn:aws:sns:us-east-1:111122223333:dr-events"
 
@@ -48,12 +48,7 @@ def test_cfn_lint_finds_nothing(fmt: str) -> None:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
+    fake_credentials(monkeypatch)
     with mock_aws():
         yield
 

@@ -77,3 +77,15 @@ def fail_next(client: Any, operation: str, replies: list[tuple[int, str]]) -> li
 
     client.meta.events.register_first(f"before-call.dynamodb.{operation}", hook)
     return seen
+
+
+def fake_credentials(monkeypatch: Any) -> None:
+    """Environment credentials and region that only moto will ever see (a test's
+    ``monkeypatch``): clients the code under test makes itself find them."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
