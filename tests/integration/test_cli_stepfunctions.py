@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from botocore.exceptions import NoRegionError
 from click.testing import CliRunner, Result
 from moto import mock_aws
 from tests.utils.dynamo import REGION, URL, dynamo_store, fake_credentials
@@ -201,3 +202,37 @@ def test_approve_completes_the_task_token_a_workflow_waits_with(
     assert sent == ["token-1"]
     assert "was woken" in result.output
     assert [r["kind"] for r in store.take_requests(started["ExecutionId"])] == ["approve"]
+
+
+def test_the_lambda_entry_builds_its_driver_from_its_environment(
+    tmp_path: Path, machine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``drsorch.stepfunctions.handler.handler`` builds in a Lambda container: the
+    store its DRSORCH_STORE names, AWS through the function's own credentials (here moto's
+    STS), and a step that refuses an event it cannot carry out with a clear message."""
+    from drsorch.errors import RefusedError
+    from drsorch.plan import load_plan
+    from drsorch.stepfunctions import handler
+
+    started = json.loads(_start(_plan_file(tmp_path), machine, "--json").output)
+    monkeypatch.setattr(handler, "_DRIVER", None)
+    monkeypatch.setenv("DRSORCH_STORE", URL)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    driver = handler._driver()
+    assert handler._driver() is driver  # kept for the warm invocations that follow
+    state = driver.store.get_state(started["ExecutionId"])
+    assert state is not None
+    world = driver.world_for(load_plan(str(tmp_path / "plan.yaml")), state)
+    assert world.drs is not None and world.ec2 is not None
+    # Its own approval task is completed through a client of its region (moto's backend
+    # that does not run workflows takes any token; no region would raise NoRegionError).
+    assert driver.send_task_success is not None
+    driver.send_task_success("a-token", {"Woken": True})
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    with pytest.raises(NoRegionError):
+        driver.send_task_success("a-token", {"Woken": True})
+    with pytest.raises(RefusedError, match="unknown drsorch action"):
+        handler.handler(
+            {"Action": "dance", "ExecutionId": started["ExecutionId"], "Driver": "arn:x"}
+        )
