@@ -116,6 +116,7 @@ class Runner:
         notify: Callable[[ExecutionRecord | None], NotifyResult | None] | None = None,
         warn: Callable[[str], None] | None = None,
         operator: Callable[[State], None] | None = None,
+        keeper: Keeper | None = None,
     ) -> None:
         #: Called at every step and sleep slice, just before the store's requests are
         #: taken, with the execution's state: an operator's seat that must never block,
@@ -129,7 +130,9 @@ class Runner:
         self.notify = notify
         self.drs, self.ec2, self.store, self.clock = drs, ec2, store, clock
         self.log = log or (lambda text: None)
-        self.keeper = Keeper(store, clock, holder=holder)
+        #: The store's side: a driver that claimed and loaded the execution itself hands
+        #: over the keeper that did (``holder`` is then that keeper's).
+        self.keeper = keeper or Keeper(store, clock, holder=holder)
         self.effects = Effects(
             drs=drs,
             ec2=ec2,

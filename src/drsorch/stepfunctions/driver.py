@@ -180,9 +180,7 @@ class StepFunctionsDriver:
         runner, state = self._take(execution_id, workflow)
         commands = runner.step_until_wait(state, first_event(state), self._options(state))
         if not finished(commands) and only_approvals_left(state):
-            state.setdefault(
-                "driver", {"kind": "stepfunctions", "execution_arn": workflow, "task_token": None}
-            )["task_token"] = token
+            state["driver"]["task_token"] = token  # (``_take`` made the driver's details)
             runner.keeper.save(state, force=True)
             # A request left after the step above read the store, but before the token was
             # saved, found no token to complete: take it now (one of the two sees the other).
@@ -264,10 +262,10 @@ class StepFunctionsDriver:
     def _take(self, execution_id: str, workflow: str) -> tuple[Runner, State]:
         """The execution's lease, in the workflow's name, and its saved state; a runner
         on the adapters the execution's target needs."""
-        holder = holder_for(workflow)
-        reader = Keeper(self.store, self.clock, holder=holder)
-        reader.claim(execution_id)  # ours already (a retried step), or free; else refused
-        state = reader.load(execution_id, external_id=self.external_id)
+        keeper = Keeper(self.store, self.clock, holder=holder_for(workflow))
+        keeper.claim(execution_id)  # ours already (a retried step), or free; else refused
+        # Loaded as the store holds it: the step's first save writes only what moved.
+        state = keeper.load(execution_id, external_id=self.external_id)
         if ExecutionStatus(state["status"]).terminal:
             raise RefusedError(f"execution {execution_id} already ended {state['status']}")
         world = self.world_for(plan_as_it_ran(state, external_id=self.external_id), state)
@@ -278,16 +276,13 @@ class StepFunctionsDriver:
             clock=self.clock,
             log=self.log,
             warn=self.log,
-            holder=holder,
+            keeper=keeper,
             notify=world.notify,
             # A PauseBefore wave waits for an approval through the store (drsorch approve,
             # with the task token): nobody answers here. (The Runner's default refuses, which
             # would cancel the execution at its first PauseBefore wave.)
             approve=lambda wave: None,
         )
-        runner.keeper.claim(execution_id)  # the same holder: renewed, and the keeper's own
-        # The step's first save writes only what moved since the state was loaded.
-        runner.keeper.loaded(state, record=self.store.get(execution_id))
         state.setdefault(
             "driver", {"kind": "stepfunctions", "execution_arn": workflow, "task_token": None}
         )

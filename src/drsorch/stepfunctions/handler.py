@@ -66,7 +66,9 @@ def build_driver(environ: Mapping[str, str]) -> StepFunctionsDriver:
     def send_task_success(token: str, output: Mapping[str, Any]) -> None:
         import boto3
 
-        client = boto3.client("stepfunctions", region_name=_region_of(token, environ))
+        # The function's own region: a task token is completed where its workflow runs.
+        region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+        client = boto3.client("stepfunctions", region_name=region)
         client.send_task_success(taskToken=token, output=json.dumps(dict(output)))
 
     return StepFunctionsDriver(
@@ -76,9 +78,3 @@ def build_driver(environ: Mapping[str, str]) -> StepFunctionsDriver:
         send_task_success=send_task_success,
         log=lambda text: print(text, flush=True),  # CloudWatch Logs, the function's group
     )
-
-
-def _region_of(token: str, environ: Mapping[str, str]) -> str | None:
-    """The function's own region: a task token is completed where its workflow runs."""
-    del token
-    return environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
