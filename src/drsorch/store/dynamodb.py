@@ -556,7 +556,10 @@ class DynamoStore:
         on_damaged: Callable[[Damaged], None] | None = None,
     ) -> list[ExecutionRecord]:
         wanted = check_query(status, limit)
-        heads = self._newest(plan_id, wanted, page=min(max(limit, 10), 500))
+        # One more than asked: the last head of a page is only yielded once the next one
+        # shows it has no tie (equal StartTime), so a page of ``limit`` would cost a
+        # second Query for every history listing.
+        heads = self._newest(plan_id, wanted, page=min(limit + 1, 1000))
         found: list[ExecutionRecord] = []
         while len(found) < limit:  # a damaged record is skipped, so read on until enough
             missing = limit - len(found)
