@@ -142,6 +142,9 @@ class Runner:
             before_launch=self._before_launch,
         )
         self.stepper = Stepper(self.effects, self.keeper, clock, observer)
+        #: The store operators' requests are left in, if it keeps any (checked once: a
+        #: protocol check walks the protocol's members, and requests are taken every step).
+        self._requests = self.keeper.store if isinstance(self.keeper.store, RequestStore) else None
         self.cancel_requested: str | None = None
         #: Approvals taken from the store (``drsorch approve``), not yet fed to the core.
         self._approvals: list[m.Approve] = []
@@ -281,10 +284,9 @@ class Runner:
         ``drsorch cancel``, the terminal's prompt), queued to be delivered at the next step."""
         if self.operator is not None:
             self.operator(state)
-        store = self.keeper.store
-        if not isinstance(store, RequestStore):
+        if self._requests is None:
             return
-        for request in store.take_requests(state["execution_id"]):
+        for request in self._requests.take_requests(state["execution_id"]):
             by = printable(str(request.get("by") or "someone"))
             wave = request.get("wave")
             if request.get("kind") == "cancel":

@@ -6,9 +6,13 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drsorch.aws.types import (
     InstanceHealth,
+    _checked_participant,
+    _participant,
     parse_instance_health,
     parse_iso_time,
     parse_job,
@@ -190,3 +194,34 @@ def test_instance_health() -> None:
     assert health == InstanceHealth("i-1", "running", "ok", "initializing")
     assert not health.status_ok
     assert InstanceHealth("i-1", "running", "ok", "ok").status_ok
+
+
+_ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=4,
+)
+_FIELDS = st.sampled_from(["sourceServerID", "launchStatus", "recoveryInstanceID", "other"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        _ANY_JSON,
+        st.dictionaries(_FIELDS, _ANY_JSON | st.text(min_size=1, max_size=6), max_size=4),
+    )
+)
+def test_a_participant_reads_the_same_at_once_as_field_by_field(item: Any) -> None:
+    """The fast read of a polled job's servers gives what the field-by-field read gives, and
+    leaves to it whatever that one refuses (with its message naming the path)."""
+    try:
+        expected = _checked_participant("DescribeJobs", item, "job", 3)
+    except MalformedResponseError as exc:
+        assert _participant(item) is None
+        assert "job.participatingServers[3]" in str(exc)
+    else:
+        fast = _participant(item)
+        assert fast is None or fast == expected
+        assert parse_job(
+            {"jobID": "j", "participatingServers": [item]}, operation="DescribeJobs"
+        ).participants == (expected,)

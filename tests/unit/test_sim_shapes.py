@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,7 +21,7 @@ from drsorch.sim.shapes import (
     iso_z,
     service_model,
 )
-from drsorch.sim.wire import STS_XMLNS
+from drsorch.sim.wire import STS_XMLNS, request_id
 
 pytestmark = pytest.mark.unit
 
@@ -139,3 +142,16 @@ def test_encode_xml_is_what_botocores_ec2_parser_reads() -> None:
 def test_time_formats() -> None:
     assert iso_z(1764070000.25) == "2025-11-25T11:26:40.250Z"
     assert iso_drs(1764070000.0) == "2025-11-25T11:26:40.000000+00:00"
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**31 - 1])
+def test_request_ids_are_the_uuid4_of_the_seed_and_call_number(seed: int) -> None:
+    for n in range(300):
+        digest = hashlib.blake2b(f"{seed}:{n}".encode(), digest_size=16).digest()
+        assert request_id(seed, n) == str(uuid.UUID(bytes=digest, version=4))
+
+
+def test_drs_times_read_back_as_written() -> None:
+    for when in (0.0, 1_764_070_000.0, 1_764_070_000.123456, 1_764_070_000.5):
+        assert iso_drs(when) == datetime.fromtimestamp(when, UTC).isoformat(timespec="microseconds")
+        assert iso_drs(when) == iso_drs(when)

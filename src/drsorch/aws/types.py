@@ -232,14 +232,7 @@ def parse_job(obj: object, *, operation: str, path: str = "job") -> JobInfo:
     r = _Reader(operation, obj, path)
     participants = []
     for i, item in enumerate(r.opt_list("participatingServers")):
-        p = _Reader(operation, item, f"{path}.participatingServers[{i}]")
-        participants.append(
-            ParticipantInfo(
-                server_id=p.req_str("sourceServerID"),
-                launch_status=p.opt_str("launchStatus") or "",
-                recovery_instance_id=p.opt_str("recoveryInstanceID") or None,
-            )
-        )
+        participants.append(_participant(item) or _checked_participant(operation, item, path, i))
     return JobInfo(
         job_id=r.req_str("jobID"),
         status=r.opt_str("status") or "",
@@ -249,6 +242,36 @@ def parse_job(obj: object, *, operation: str, path: str = "job") -> JobInfo:
         ended=r.opt_time("endDateTime"),
         tags=r.tags(),
         participants=tuple(participants),
+    )
+
+
+def _participant(item: object) -> ParticipantInfo | None:
+    """A well-formed ``ParticipatingServer``, read at once (a job of 100 servers is polled
+    every 30 s); None when anything is off, for :func:`_checked_participant` to name."""
+    if type(item) is not dict:
+        return None
+    sid, launch, instance = (
+        item.get("sourceServerID"),
+        item.get("launchStatus"),
+        item.get("recoveryInstanceID"),
+    )
+    if (
+        type(sid) is not str
+        or not sid
+        or (launch is not None and type(launch) is not str)
+        or (instance is not None and type(instance) is not str)
+    ):
+        return None
+    return ParticipantInfo(sid, launch or "", instance or None)
+
+
+def _checked_participant(operation: str, item: object, path: str, i: int) -> ParticipantInfo:
+    """A ``ParticipatingServer`` read field by field, each complaint naming its path."""
+    p = _Reader(operation, item, f"{path}.participatingServers[{i}]")
+    return ParticipantInfo(
+        server_id=p.req_str("sourceServerID"),
+        launch_status=p.opt_str("launchStatus") or "",
+        recovery_instance_id=p.opt_str("recoveryInstanceID") or None,
     )
 
 

@@ -43,15 +43,17 @@ def wave_by_number(state: State, number: int) -> WaveState:
     return state["waves"][state["wave_index"][str(number)]]
 
 
-def ids_in(state: State, status: SS) -> Iterator[tuple[str, ServerState]]:
-    """Servers of RUNNING waves with this status (the only ones that can be in flight)."""
+def ids_in(state: State, *statuses: SS) -> Iterator[tuple[str, ServerState]]:
+    """Servers of RUNNING waves with one of these statuses (the only ones that can be in
+    flight), in wave and server order."""
     servers = state["servers"]
     for w in state["waves"]:
         if w["status"] != WS.RUNNING:
             continue
         for sid in w["order"]:
-            if servers[sid]["status"] == status:
-                yield sid, servers[sid]
+            server = servers[sid]
+            if server["status"] in statuses:
+                yield sid, server
 
 
 def end_server(

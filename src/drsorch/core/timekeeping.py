@@ -387,8 +387,7 @@ def next_wake(state: State, now: float) -> float:
         times.append(state["next_job_poll"])
     times += [
         s["next_poll_at"]
-        for status in (SS.HEALTH_CHECK, SS.LAUNCHED)
-        for _, s in ids_in(state, status)
+        for _, s in ids_in(state, SS.HEALTH_CHECK, SS.LAUNCHED)
         if s["next_poll_at"] is not None
     ]
     times += [

@@ -273,6 +273,9 @@ def iso_seconds(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@functools.lru_cache(maxsize=4096)
 def iso_drs(when: float) -> str:
-    """DRS's date-time strings, as real responses show them: 2025-11-25T11:26:40.123456+00:00."""
+    """DRS's date-time strings, as real responses show them: 2025-11-25T11:26:40.123456+00:00.
+
+    Kept for the times last written: a job's creation time is written at every poll."""
     return datetime.fromtimestamp(when, UTC).isoformat(timespec="microseconds")

@@ -21,11 +21,11 @@ record the call.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import re
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -130,8 +130,14 @@ def detect_service(path: str, body: bytes) -> str:
     says ``Version=2011-06-15``."""
     if not _is_form(path, body):
         return "drs"
-    form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    return "sts" if form.get("Version") == STS_VERSION else "ec2"
+    return "sts" if dict(parse_form(body)).get("Version") == STS_VERSION else "ec2"
+
+
+@functools.lru_cache(maxsize=4)
+def parse_form(body: bytes) -> tuple[tuple[str, str], ...]:
+    """A query-protocol body's parameters, in order (kept for the few bodies last seen:
+    the service is told from the form, then the same form is answered)."""
+    return tuple(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def _header(headers: dict[str, Any], name: str) -> str | None:
@@ -381,7 +387,7 @@ class _Call:
         """A query-protocol request (EC2, STS): its form and handler, or, for an action the
         simulator does not implement, the recorded ``InvalidAction`` answer (``unknown``
         words it; ``{action}`` is the action asked for)."""
-        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        form = dict(parse_form(body))
         self.operation = form.get("Action", "?")
         handler = handlers.get(self.operation)
         if handler is not None:
@@ -535,8 +541,11 @@ def _denied(
 
 def request_id(seed: int, n: int) -> str:
     """A deterministic request id (a UUID built from the seed and the call number)."""
-    digest = hashlib.blake2b(f"{seed}:{n}".encode(), digest_size=16).digest()
-    return str(uuid.UUID(bytes=digest, version=4))
+    raw = bytearray(hashlib.blake2b(f"{seed}:{n}".encode(), digest_size=16).digest())
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()  # as str(uuid.UUID(bytes=digest, version=4)) writes it, without the object
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # --- in-process: botocore before-send ----------------------------------------------------
