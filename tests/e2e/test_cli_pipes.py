@@ -175,3 +175,53 @@ def test_a_second_sigterm_stops_at_once_recorded_failed(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "recorded as FAILED" in stderr
     assert "Traceback" not in stderr, stderr
+
+
+needs_dev_full = pytest.mark.skipif(
+    not os.path.exists("/dev/full"), reason="no /dev/full (a device always full) here"
+)
+
+
+@needs_dev_full
+def test_a_full_stdout_does_not_stop_the_run(tmp_path: Path) -> None:
+    """``drsorch run plan.yaml > /dev/full`` (a full disk): said once on stderr, the rest
+    of the output dropped, the drill run to its end and recorded."""
+    scenario = tmp_path / "fast.yaml"
+    scenario.write_text(yaml.safe_dump(FAST_SCENARIO))
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [str(DRSORCH), "run", str(PLAN), "--sim", str(scenario)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=_env(tmp_path / "h.db"),
+            cwd=REPO,
+            timeout=TIMEOUT,
+        )
+    [record] = _records(tmp_path / "h.db")
+    assert (record.Status.value, done.returncode) == ("COMPLETED", 0), done.stderr
+    assert done.stderr.count("standard output could not be written") == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+@needs_dev_full
+@pytest.mark.parametrize(
+    "args", [["validate", str(PLAN)], ["--help"], ["history"]], ids=["validate", "help", "history"]
+)
+def test_output_that_cannot_be_written_is_one_line_and_exit_2(
+    tmp_path: Path, args: list[str]
+) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [str(DRSORCH), *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=_env(tmp_path / "h.db"),
+            cwd=REPO,
+            timeout=TIMEOUT,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "error: the output could not be written: No space left on device\n"

@@ -8,11 +8,16 @@ which one an outcome gets (the ``EXIT_*`` names here are re-exports).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import sys
+from typing import Any
 
 import click
 
 from drsorch import __version__
+from drsorch.cli.streams import drop_stdout, unwritable
 from drsorch.outcomes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "main"]
@@ -31,7 +36,23 @@ _COMMAND_MODULES = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Drsorch(click.Group):
+    """The group: an output that takes no more (stdout on a full disk or ``/dev/full``)
+    ends any command, ``--help`` and ``--version`` included, with one line and exit 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)
+        except OSError as exc:
+            if not unwritable(exc) or os.environ.get("DRSORCH_DEBUG"):
+                raise
+            drop_stdout()
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(f"error: the output could not be written: {exc.strerror or exc}\n")
+            sys.exit(EXIT_BAD_INPUT)
+
+
+@click.group(cls=_Drsorch, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="drsorch")
 def main() -> None:
     """Run disaster-recovery plans on AWS Elastic Disaster Recovery (simulated by default)."""

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from drsorch.cli.streams import unwritable
 from drsorch.errors import DrsorchError, PlanError, StoreError
 from drsorch.history import ExecutionRecord
 from drsorch.outcomes import exit_code_for_error
@@ -100,8 +101,8 @@ def exits_on_errors(command: Callable[P, R]) -> Callable[P, R]:
                     click.echo(f"  - {printable(problem)}", err=True)
             raise SystemExit(exit_code_for_error(exc)) from None
         except Exception as exc:
-            if os.environ.get("DRSORCH_DEBUG"):
-                raise
+            if os.environ.get("DRSORCH_DEBUG") or unwritable(exc):
+                raise  # an output that takes no more: said once, by the command group
             _fail(f"internal error: {type(exc).__name__}: {exc} (set DRSORCH_DEBUG=1 for details)")
             raise SystemExit(exit_code_for_error(exc)) from None
 

@@ -6,6 +6,9 @@ would stop halfway through a drill. :func:`guard_std_streams` replaces ``sys.std
 ``sys.stderr`` by :class:`DroppingStream` wrappers: the first write that finds its reader
 gone points the file descriptor at ``/dev/null`` (so nothing buffered fails again, not even
 at interpreter exit) and every later write is dropped without a word, since nobody reads.
+A stream that takes no more (a full disk, ``/dev/full``) is dropped the same way during a
+run, said once on stderr. Any other command whose output cannot be written ends with one
+clear line and exit 2 (:func:`unwritable`, :func:`drop_stdout`), never a traceback.
 """
 
 from __future__ import annotations
@@ -16,18 +19,40 @@ import os
 import sys
 from typing import Any, TextIO
 
-__all__ = ["DroppingStream", "guard_std_streams"]
+__all__ = ["DroppingStream", "drop_stdout", "guard_std_streams", "unwritable"]
 
 #: errno values meaning "the reader is gone" (EPIPE) or the stream is no more (EBADF...).
 _GONE = frozenset({errno.EPIPE, errno.EBADF, errno.ECONNRESET, errno.EINVAL})
+#: errno values of a stream that takes no more: a full disk or ``/dev/full``, a file too
+#: big, an I/O error of the device.
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def unwritable(exc: BaseException) -> bool:
+    """Whether ``exc`` says an output stream takes no more (full, or failing)."""
+    return isinstance(exc, OSError) and exc.errno in _FULL
+
+
+def drop_stdout() -> None:
+    """Send standard output nowhere from now on, so what is still buffered does not fail
+    again (and print a traceback) when the interpreter exits."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+        finally:
+            os.close(devnull)
 
 
 class DroppingStream:
     """A text stream that drops what it cannot write once its reader has gone."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, on_full: Any = None) -> None:
         self._stream = stream
         self.closed_by_reader = False
+        #: Called once with the error when the stream takes no more (a full disk): what
+        #: follows is dropped as for a reader gone, and a run goes on.
+        self.on_full = on_full
 
     @property
     def wrapped(self) -> TextIO:
@@ -52,9 +77,12 @@ class DroppingStream:
         except BrokenPipeError:
             self._gone()
         except OSError as exc:
-            if exc.errno not in _GONE:
+            if exc.errno not in _GONE and exc.errno not in _FULL:
                 raise
             self._gone()
+            if exc.errno in _FULL and self.on_full is not None:
+                with contextlib.suppress(Exception):
+                    self.on_full(exc)
         except ValueError:  # "I/O operation on closed file": the stream itself was closed
             if not getattr(self._stream, "closed", False):
                 raise
@@ -84,6 +112,13 @@ class DroppingStream:
         return getattr(self._stream, name)
 
 
+def _warn_dropped(exc: OSError) -> None:
+    sys.stderr.write(
+        f"warning: standard output could not be written ({exc.strerror}): the rest of it "
+        "is dropped; the execution goes on and is recorded in the store\n"
+    )
+
+
 def guard_std_streams() -> tuple[DroppingStream, DroppingStream]:
     """Wrap ``sys.stdout`` and ``sys.stderr`` (once: wrapping again is harmless)."""
     guarded = []
@@ -92,7 +127,7 @@ def guard_std_streams() -> tuple[DroppingStream, DroppingStream]:
         if stream is None:  # started with the descriptor closed: nothing is ever read
             stream = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
         if not isinstance(stream, DroppingStream):
-            stream = DroppingStream(stream)
+            stream = DroppingStream(stream, _warn_dropped if name == "stdout" else None)
             setattr(sys, name, stream)
         guarded.append(stream)
     return guarded[0], guarded[1]
