@@ -130,14 +130,21 @@ def _complete_waves(state: State, now: float) -> None:
 
 def _readiness(state: State, now: float) -> None:
     waves, index = state["waves"], state["wave_index"]
+    # Every wave's status, by number: a PENDING wave reads its dependencies' here (this
+    # runs at every step, over every PENDING wave of a plan of up to thousands).
+    status_of = {w["number"]: w["status"] for w in waves}
     changed = True
     while changed:  # a skipped wave can skip its dependents in turn
         changed = False
         for w in waves:
             if w["status"] != WS.PENDING:
                 continue
-            deps = [waves[index[str(d)]] for d in w["deps"]]
-            dead = next((d for d in deps if d["status"] in DEAD_DEP), None)
+            dead, done = None, True
+            for d in w["deps"]:
+                if status_of[d] in DEAD_DEP:
+                    dead = waves[index[str(d)]]
+                    break
+                done = done and status_of[d] == WS.COMPLETED
             if dead is not None:
                 error(
                     state,
@@ -146,9 +153,12 @@ def _readiness(state: State, now: float) -> None:
                     w["number"],
                 )
                 end_wave_unstarted(state, w, WS.SKIPPED, now)
+                status_of[w["number"]] = w["status"]
                 changed = True
-            elif all(d["status"] == WS.COMPLETED for d in deps):
+            elif done:
+                deps = [waves[index[str(d)]] for d in w["deps"]]
                 w["status"] = WS.WAITING
+                status_of[w["number"]] = w["status"]
                 w["ready_at"] = max((known(d["end_time"]) + d["wait"] for d in deps), default=now)
                 touch(state)
 
@@ -283,12 +293,12 @@ def _poll_health(state: State, now: float, cmds: list[m.Command]) -> None:
     resolve: list[str] = list(dict.fromkeys(state["resolve_queue"]))
     state["resolve_queue"] = []
     check: list[str] = []
-    for _, s in ids_in(state, SS.LAUNCHED):  # no health check; the lookup did not answer
-        if s["next_poll_at"] is not None and s["next_poll_at"] <= now:
+    for sid, s in ids_in(state, SS.LAUNCHED, SS.HEALTH_CHECK):  # one pass: each is its own
+        if s["next_poll_at"] is None or s["next_poll_at"] > now:
+            continue
+        if s["status"] == SS.LAUNCHED:  # no health check; the lookup did not answer
             s["next_poll_at"] = now + state["config"]["job_poll_seconds"]
             resolve.append(known(s["recovery_instance_id"]))
-    for sid, s in ids_in(state, SS.HEALTH_CHECK):
-        if s["next_poll_at"] is None or s["next_poll_at"] > now:
             continue
         health = wave_by_number(state, s["wave"])["health"]
         s["next_poll_at"] = now + health["interval"]

@@ -250,10 +250,12 @@ def describe_job_log_items(m: RegionModel, params: dict[str, Any]) -> dict[str, 
 
 def describe_recovery_instances(m: RegionModel, params: dict[str, Any]) -> dict[str, Any]:
     filters = params.get("filters") or {}
-    instances = list(m.recovery_instances.values())
-    if filters.get("recoveryInstanceIDs"):
-        wanted = set(filters["recoveryInstanceIDs"])
-        instances = [ri for ri in instances if ri.id in wanted]
+    if filters.get("recoveryInstanceIDs"):  # the named ones, in creation order
+        known, rank = m.recovery_instances, m.recovery_instance_rank
+        named = {i for i in filters["recoveryInstanceIDs"] if i in known}
+        instances = [known[i] for i in sorted(named, key=rank.__getitem__)]
+    else:
+        instances = list(m.recovery_instances.values())
     if filters.get("sourceServerIDs"):
         servers = set(filters["sourceServerIDs"])
         instances = [ri for ri in instances if ri.source_server_id in servers]

@@ -76,6 +76,9 @@ class Lifecycle:
         self.servers: dict[str, SourceServer] = {}
         self.jobs: dict[str, Job] = {}
         self.recovery_instances: dict[str, RecoveryInstance] = {}
+        #: Each recovery instance's rank in creation order (DescribeRecoveryInstances lists
+        #: them so, and finds a few named ones among thousands without walking them all).
+        self.recovery_instance_rank: dict[str, int] = {}
         self.instances: dict[str, Ec2Instance] = {}
         self.timeline: list[TimelineEntry] = []
         self.active_job_count = 0
@@ -254,6 +257,7 @@ class Lifecycle:
         self.instances[ec2_id] = inst
         self.note("ec2", ec2_id, "pending")
         self.note("checks", ec2_id, "initializing")
+        self.recovery_instance_rank[ri_id] = len(self.recovery_instance_rank)
         self.recovery_instances[ri_id] = RecoveryInstance(
             id=ri_id,
             arn=self.arn(f"recovery-instance/{ri_id}"),
