@@ -192,14 +192,20 @@ def _approval_timeouts(state: State, now: float) -> None:
 
 
 def _start_waves(state: State, now: float, cmds: list[m.Command]) -> None:
+    paused = False  # whether a wave still waits for its approval after this pass
     for w in state["waves"]:
-        if w["status"] == WS.WAITING and known(w["ready_at"]) <= now:
+        status = w["status"]
+        if status == WS.WAITING and known(w["ready_at"]) <= now:
             if w["pause_before"] and not w["approved"]:
                 w.update({"status": WS.PAUSED, "paused_at": now})
                 touch(state)
                 cmds.append(m.AwaitApproval(w["number"]))
+                paused = True
                 continue
-        elif not (w["status"] == WS.PAUSED and w["approved"]):
+        elif status != WS.PAUSED:
+            continue
+        elif not w["approved"]:
+            paused = True
             continue
         w.update({"status": WS.RUNNING, "start_time": now})
         touch(state)
@@ -210,7 +216,6 @@ def _start_waves(state: State, now: float, cmds: list[m.Command]) -> None:
             size = int(state["config"]["max_servers_per_job"])
             for i in range(0, len(w["order"]), size):
                 _enqueue(state, w, w["order"][i : i + size])
-    paused = any(w["status"] == WS.PAUSED and not w["approved"] for w in state["waves"])
     state["status"] = ES.PAUSED if paused else ES.RUNNING
     # While any wave waits for its approval the execution's clock stands still: the
     # deadline moves on by the time waited once no wave waits any more.
@@ -243,10 +248,16 @@ def _enqueue(state: State, w: WaveState, servers: list[str]) -> None:
 def _dispatch(state: State, now: float, cmds: list[m.Command]) -> None:
     """Send queued launches, oldest first, while DRS's job quotas allow."""
     cfg = state["config"]
-    active = [x for x in state["launches"].values() if x["status"] in (DS.SENT, DS.ACTIVE)]
-    jobs, servers = len(active), sum(len(x["servers"]) for x in active)
-    for token, launch in state["launches"].items():
-        if launch["status"] != DS.QUEUED or (launch["not_before"] or now) > now:
+    jobs = servers = 0
+    queued = []
+    for token, launch in state["launches"].items():  # one pass: in flight, and queued
+        status = launch["status"]
+        if status == DS.SENT or status == DS.ACTIVE:
+            jobs, servers = jobs + 1, servers + len(launch["servers"])
+        elif status == DS.QUEUED:
+            queued.append((token, launch))
+    for token, launch in queued:
+        if (launch["not_before"] or now) > now:
             continue
         n = len(launch["servers"])
         if jobs + 1 > cfg["max_jobs"] or servers + n > cfg["max_servers_in_jobs"]:
