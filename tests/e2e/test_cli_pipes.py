@@ -182,15 +182,11 @@ needs_dev_full = pytest.mark.skipif(
 )
 
 
-@needs_dev_full
-def test_a_full_stdout_does_not_stop_the_run(tmp_path: Path) -> None:
-    """``drsorch run plan.yaml > /dev/full`` (a full disk): said once on stderr, the rest
-    of the output dropped, the drill run to its end and recorded."""
-    scenario = tmp_path / "fast.yaml"
-    scenario.write_text(yaml.safe_dump(FAST_SCENARIO))
+def _to_dev_full(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``drsorch ARGS > /dev/full``: every write to stdout fails with ENOSPC."""
     with open("/dev/full", "w") as full:
-        done = subprocess.run(
-            [str(DRSORCH), "run", str(PLAN), "--sim", str(scenario)],
+        return subprocess.run(
+            [str(DRSORCH), *args],
             stdout=full,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
@@ -199,6 +195,15 @@ def test_a_full_stdout_does_not_stop_the_run(tmp_path: Path) -> None:
             cwd=REPO,
             timeout=TIMEOUT,
         )
+
+
+@needs_dev_full
+def test_a_full_stdout_does_not_stop_the_run(tmp_path: Path) -> None:
+    """``drsorch run plan.yaml > /dev/full`` (a full disk): said once on stderr, the rest
+    of the output dropped, the drill run to its end and recorded."""
+    scenario = tmp_path / "fast.yaml"
+    scenario.write_text(yaml.safe_dump(FAST_SCENARIO))
+    done = _to_dev_full(tmp_path, "run", str(PLAN), "--sim", str(scenario))
     [record] = _records(tmp_path / "h.db")
     assert (record.Status.value, done.returncode) == ("COMPLETED", 0), done.stderr
     assert done.stderr.count("standard output could not be written") == 1, done.stderr
@@ -212,16 +217,6 @@ def test_a_full_stdout_does_not_stop_the_run(tmp_path: Path) -> None:
 def test_output_that_cannot_be_written_is_one_line_and_exit_2(
     tmp_path: Path, args: list[str]
 ) -> None:
-    with open("/dev/full", "w") as full:
-        done = subprocess.run(
-            [str(DRSORCH), *args],
-            stdout=full,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=_env(tmp_path / "h.db"),
-            cwd=REPO,
-            timeout=TIMEOUT,
-        )
+    done = _to_dev_full(tmp_path, *args)
     assert done.returncode == 2, done.stderr
     assert done.stderr == "error: the output could not be written: No space left on device\n"
