@@ -34,6 +34,19 @@ DEFAULT_APPROVAL_TIMEOUT = 86_400
 #: The wave statuses that are final (``WS(status).terminal``, without making an enum member
 #: from each status: these rules run at every step, over every wave).
 _ENDED = frozenset(status for status in WS if status.terminal)
+#: The same for a server (these rules also look at every server of a running wave).
+_SERVER_ENDED = frozenset(status for status in SS if status.terminal)
+
+# The statuses these rules compare every wave, launch and polled server with at every step,
+# read off their enums once: in Python 3.11 ``WS.RUNNING`` costs some 0.2 us (the enum
+# metaclass has a ``__getattr__``, which puts every attribute read of the class on the slow
+# path).
+_PENDING, _WAITING, _PAUSED, _RUNNING = WS.PENDING, WS.WAITING, WS.PAUSED, WS.RUNNING  # waves'
+_COMPLETED = WS.COMPLETED  # a wave's
+_QUEUED, _ACTIVE = DS.QUEUED, DS.ACTIVE  # launches'
+_LAUNCHED = SS.LAUNCHED  # a server's
+#: A launch in flight: its StartRecovery went out, its job did not end yet.
+_IN_FLIGHT = frozenset({DS.SENT, DS.ACTIVE})
 
 
 def progress(state: State, now: float, cmds: list[m.Command]) -> None:
@@ -49,28 +62,38 @@ def progress(state: State, now: float, cmds: list[m.Command]) -> None:
         return
     if state["phase"] != Phase.RUNNING:
         return
-    _sequential(state, now)
-    _complete_waves(state, now)
-    _approval_timeouts(state, now)
-    _readiness(state, now)
-    _start_waves(state, now, cmds)
+    live = _live(state)
+    # The waves running now: the few of a large plan that these two rules look at
+    # (_sequential changes no wave's status, so one list serves both).
+    running = [w for w in live if w["status"] == _RUNNING]
+    _sequential(state, running, now)
+    _complete_waves(state, running, now)
+    _approval_timeouts(state, live, now)
+    _readiness(state, live, now)
+    _start_waves(state, live, now, cmds)
     _dispatch(state, now, cmds)
     _poll_jobs(state, now, cmds)
-    _poll_health(state, now, cmds)
-    _finish_if_done(state, now)
+    _poll_health(state, live, now, cmds)
+    _finish_if_done(state, live, now)
 
 
-def _running(state: State) -> list[WaveState]:
-    return [w for w in state["waves"] if w["status"] == WS.RUNNING]
+def _live(state: State) -> list[WaveState]:
+    """The waves that have not ended, in order, as this step's rules begin.
+
+    A wave only moves on (PENDING, WAITING, PAUSED, RUNNING, then an end, never back), so
+    every wave a rule of this step looks for is among these: the rules walk this list, not
+    every wave, at every step. In a large plan most waves have ended or wait for others.
+    """
+    return [w for w in state["waves"] if w["status"] not in _ENDED]
 
 
-def _sequential(state: State, now: float) -> None:
-    for w in _running(state):
+def _sequential(state: State, running: list[WaveState], now: float) -> None:
+    for w in running:
         if w["type"] != "SEQUENTIAL":
             continue
         order, servers = w["order"], state["servers"]
         current = servers[order[w["next_index"] - 1]] if w["next_index"] else None
-        if current is None or not SS(current["status"]).terminal:
+        if current is None or current["status"] not in _SERVER_ENDED:
             continue
         # A failure within the wave's tolerance does not stop the sequence (MaxFailed...).
         goes_on = current["status"] == SS.COMPLETED or (
@@ -103,11 +126,13 @@ def _failed(state: State, w: WaveState) -> int:
     return sum(1 for sid in w["order"] if servers[sid]["status"] == SS.FAILED)
 
 
-def _complete_waves(state: State, now: float) -> None:
-    for w in _running(state):
-        statuses = [state["servers"][sid]["status"] for sid in w["order"]]
-        if not all(SS(s).terminal for s in statuses):
+def _complete_waves(state: State, running: list[WaveState], now: float) -> None:
+    servers = state["servers"]
+    for w in running:
+        # (first whether any server is still going: it usually is, and often an early one)
+        if any(servers[sid]["status"] not in _SERVER_ENDED for sid in w["order"]):
             continue
+        statuses = [servers[sid]["status"] for sid in w["order"]]
         failed = statuses.count(SS.FAILED)
         if all(s == SS.COMPLETED for s in statuses):
             w["status"] = WS.COMPLETED
@@ -128,23 +153,27 @@ def _complete_waves(state: State, now: float) -> None:
         touch(state)
 
 
-def _readiness(state: State, now: float) -> None:
+def _readiness(state: State, live: list[WaveState], now: float) -> None:
     waves, index = state["waves"], state["wave_index"]
+    # Only a PENDING wave can become ready or be skipped, and no wave becomes PENDING here.
+    pending = [w for w in live if w["status"] == _PENDING]
+    if not pending:
+        return
     # Every wave's status, by number: a PENDING wave reads its dependencies' here (this
     # runs at every step, over every PENDING wave of a plan of up to thousands).
     status_of = {w["number"]: w["status"] for w in waves}
     changed = True
     while changed:  # a skipped wave can skip its dependents in turn
         changed = False
-        for w in waves:
-            if w["status"] != WS.PENDING:
+        for w in pending:
+            if w["status"] != _PENDING:
                 continue
             dead, done = None, True
             for d in w["deps"]:
                 if status_of[d] in DEAD_DEP:
                     dead = waves[index[str(d)]]
                     break
-                done = done and status_of[d] == WS.COMPLETED
+                done = done and status_of[d] == _COMPLETED
             if dead is not None:
                 error(
                     state,
@@ -172,11 +201,11 @@ def _approval_due(w: WaveState) -> float:
     return known(w.get("paused_at")) + _approval_timeout(w)
 
 
-def _approval_timeouts(state: State, now: float) -> None:
+def _approval_timeouts(state: State, live: list[WaveState], now: float) -> None:
     """A PAUSED wave whose approval did not come in time is CANCELLED (its dependents are
     then SKIPPED by the readiness rules, in the same pass)."""
-    for w in state["waves"]:
-        if w["status"] != WS.PAUSED or w["approved"]:
+    for w in live:
+        if w["status"] != _PAUSED or w["approved"]:
             continue
         if "paused_at" not in w:  # paused by an engine from before approval timeouts
             w["paused_at"] = now
@@ -191,18 +220,18 @@ def _approval_timeouts(state: State, now: float) -> None:
             end_wave_unstarted(state, w, WS.CANCELLED, now)
 
 
-def _start_waves(state: State, now: float, cmds: list[m.Command]) -> None:
+def _start_waves(state: State, live: list[WaveState], now: float, cmds: list[m.Command]) -> None:
     paused = False  # whether a wave still waits for its approval after this pass
-    for w in state["waves"]:
+    for w in live:
         status = w["status"]
-        if status == WS.WAITING and known(w["ready_at"]) <= now:
+        if status == _WAITING and known(w["ready_at"]) <= now:
             if w["pause_before"] and not w["approved"]:
                 w.update({"status": WS.PAUSED, "paused_at": now})
                 touch(state)
                 cmds.append(m.AwaitApproval(w["number"]))
                 paused = True
                 continue
-        elif status != WS.PAUSED:
+        elif status != _PAUSED:
             continue
         elif not w["approved"]:
             paused = True
@@ -252,9 +281,9 @@ def _dispatch(state: State, now: float, cmds: list[m.Command]) -> None:
     queued = []
     for token, launch in state["launches"].items():  # one pass: in flight, and queued
         status = launch["status"]
-        if status == DS.SENT or status == DS.ACTIVE:
+        if status in _IN_FLIGHT:
             jobs, servers = jobs + 1, servers + len(launch["servers"])
-        elif status == DS.QUEUED:
+        elif status == _QUEUED:
             queued.append((token, launch))
     for token, launch in queued:
         if (launch["not_before"] or now) > now:
@@ -291,7 +320,7 @@ def _dispatch(state: State, now: float, cmds: list[m.Command]) -> None:
 
 def _poll_jobs(state: State, now: float, cmds: list[m.Command]) -> None:
     launches = state["launches"].values()
-    active = sorted(known(x["job_id"]) for x in launches if x["status"] == DS.ACTIVE)
+    active = sorted(known(x["job_id"]) for x in launches if x["status"] == _ACTIVE)
     if not active:
         state["next_job_poll"] = None
         return
@@ -300,14 +329,15 @@ def _poll_jobs(state: State, now: float, cmds: list[m.Command]) -> None:
         cmds.append(m.PollJobs(active))
 
 
-def _poll_health(state: State, now: float, cmds: list[m.Command]) -> None:
+def _poll_health(state: State, live: list[WaveState], now: float, cmds: list[m.Command]) -> None:
     resolve: list[str] = list(dict.fromkeys(state["resolve_queue"]))
     state["resolve_queue"] = []
     check: list[str] = []
-    for sid, s in ids_in(state, SS.LAUNCHED, SS.HEALTH_CHECK):  # one pass: each is its own
+    in_flight = ids_in(state, SS.LAUNCHED, SS.HEALTH_CHECK, among=live)
+    for sid, s in in_flight:  # one pass: each is its own
         if s["next_poll_at"] is None or s["next_poll_at"] > now:
             continue
-        if s["status"] == SS.LAUNCHED:  # no health check; the lookup did not answer
+        if s["status"] == _LAUNCHED:  # no health check; the lookup did not answer
             s["next_poll_at"] = now + state["config"]["job_poll_seconds"]
             resolve.append(known(s["recovery_instance_id"]))
             continue
@@ -339,10 +369,10 @@ def _poll_health(state: State, now: float, cmds: list[m.Command]) -> None:
         cmds.append(m.CheckHealth(sorted(set(check))))
 
 
-def _finish_if_done(state: State, now: float) -> None:
-    if not all(w["status"] in _ENDED for w in state["waves"]):
+def _finish_if_done(state: State, live: list[WaveState], now: float) -> None:
+    if not all(w["status"] in _ENDED for w in live):
         return
-    if any(x["status"] in (DS.SENT, DS.ACTIVE) for x in state["launches"].values()):
+    if any(x["status"] in _IN_FLIGHT for x in state["launches"].values()):
         return
     if state["cancel_requested"]:
         status = ES.CANCELLED
@@ -398,22 +428,25 @@ def abort(state: State, now: float, message: str) -> None:
 def next_wake(state: State, now: float) -> float:
     """The earliest time anything is due; at the latest, the execution deadline."""
     times = [state["deadline"]] if state.get("paused_since") is None else []
-    times += [known(w["ready_at"]) for w in state["waves"] if w["status"] == WS.WAITING]
-    times += [
-        _approval_due(w)
-        for w in state["waves"]
-        if w["status"] == WS.PAUSED and not w["approved"] and "paused_at" in w
-    ]
+    running = []
+    for w in state["waves"]:  # one pass: a wave waits out its WaitTime, for an approval...
+        status = w["status"]
+        if status == _WAITING:
+            times.append(known(w["ready_at"]))
+        elif status == _PAUSED and not w["approved"] and "paused_at" in w:
+            times.append(_approval_due(w))
+        elif status == _RUNNING:  # ... or for its servers' next health poll
+            running.append(w)
     if state["next_job_poll"] is not None:
         times.append(state["next_job_poll"])
     times += [
         s["next_poll_at"]
-        for _, s in ids_in(state, SS.HEALTH_CHECK, SS.LAUNCHED)
+        for _, s in ids_in(state, SS.HEALTH_CHECK, SS.LAUNCHED, among=running)
         if s["next_poll_at"] is not None
     ]
     times += [
         x["not_before"]
         for x in state["launches"].values()
-        if x["status"] == DS.QUEUED and x["not_before"] is not None
+        if x["status"] == _QUEUED and x["not_before"] is not None
     ]
     return float(max(now, min(times)))
