@@ -184,6 +184,21 @@ def test_a_server_in_two_waves_or_a_repeated_wave_number_is_refused() -> None:
         ExecutionRecord.from_dict(data)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_failed_server_count_must_match_the_failed_servers_of_every_wave(seed: int) -> None:
+    data = make_record(seed, Status="FAILED").to_dict()
+    failed = sum(
+        s["Status"] == "FAILED" for wave in data["WaveStatus"] for s in wave["ServerResults"]
+    )
+    assert failed >= 1  # a FAILED record has a failed wave
+    data["FailedServerCount"] = failed
+    assert ExecutionRecord.from_dict(data).FailedServerCount == failed
+    for wrong in (failed - 1, failed + 1):
+        data["FailedServerCount"] = wrong
+        with pytest.raises(ValidationError, match=f"FailedServerCount is {wrong}, but {failed}"):
+            ExecutionRecord.from_dict(data)
+
+
 def test_json_schema_requires_every_field_and_allows_null_only_where_optional() -> None:
     schema = json_schema()
     assert schema["$schema"].endswith("2020-12/schema")
