@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from drsorch.sim.faults import FaultKind
+from drsorch.sim.jsonbody import Encoded
 from drsorch.sim.shapes import _xml_value, iso_z
 from drsorch.sim.wire import SERVICES, DirectAnswer, Dropped, WireResponse, _emitter, answer
 
@@ -283,7 +284,8 @@ def _json_node(shape: Any, parser: Any, child: Callable[[Any], Convert]) -> Conv
         item, kept = child(shape.member), _kept(shape.member, _KEPT_JSON)
 
         def items(value: Any) -> Any:
-            if type(value) is not list and type(value) is not tuple:
+            of = type(value)  # participatingServers is Encoded (drsorch.sim.jsonbody)
+            if of is not list and of is not tuple and of is not Encoded:
                 return reference(value)
             return [v if type(v) is kept else None if v is None else item(v) for v in value]
 

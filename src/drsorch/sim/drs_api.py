@@ -22,8 +22,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from drsorch.sim.entities import RI_EC2_STATE, Job, RecoveryInstance, SourceServer
+from drsorch.sim.entities import RI_EC2_STATE, Job, Participant, RecoveryInstance, SourceServer
 from drsorch.sim.errors import SimApiError, validation_error
+from drsorch.sim.jsonbody import Encoded, strings
 from drsorch.sim.model import RegionModel
 from drsorch.sim.shapes import iso_drs
 
@@ -120,18 +121,30 @@ def render_server(m: RegionModel, s: SourceServer) -> dict[str, Any]:
     return item
 
 
-def _participants(job: Job) -> list[dict[str, Any]]:
-    """participatingServers, rebuilt only when a participant changed (jobs are polled a lot)."""
+def _participants(job: Job) -> Encoded:
+    """participatingServers, rebuilt only when a participant changed (jobs are polled a
+    lot), with its JSON text (the wire writes it as it is: see :mod:`drsorch.sim.jsonbody`).
+    A participant's entry is remade only when its status or recovery instance changed (it
+    depends on nothing else); entries are shared between renderings, never changed."""
     if job.rendered is not None and job.rendered[0] == job.version:
         return job.rendered[1]
-    servers = []
+    entries, texts = [], []
     for p in job.participants.values():
-        entry: dict[str, Any] = {"sourceServerID": p.server_id, "launchStatus": p.launch_status}
-        if p.recovery_instance_id is not None:
-            entry["recoveryInstanceID"] = p.recovery_instance_id
-        servers.append(entry)
+        cached = p.rendered
+        if cached is None or cached[0] != p.launch_status or cached[1] != p.recovery_instance_id:
+            cached = p.rendered = _participant(p)
+        entries.append(cached[2])
+        texts.append(cached[3])
+    servers = Encoded(entries, texts)
     job.rendered = (job.version, servers)
     return servers
+
+
+def _participant(p: Participant) -> tuple[str, str | None, dict[str, Any], str]:
+    entry: dict[str, Any] = {"sourceServerID": p.server_id, "launchStatus": p.launch_status}
+    if p.recovery_instance_id is not None:
+        entry["recoveryInstanceID"] = p.recovery_instance_id
+    return p.launch_status, p.recovery_instance_id, entry, strings(entry)
 
 
 def render_job(m: RegionModel, job: Job) -> dict[str, Any]:
@@ -220,11 +233,9 @@ def _parse_date(value: str, name: str) -> float:
 
 def describe_jobs(m: RegionModel, params: dict[str, Any]) -> dict[str, Any]:
     filters = params.get("filters") or {}
-    jobs = m.jobs_newest_first()
     ids = filters.get("jobIDs")
-    if ids:
-        wanted = set(ids)
-        jobs = [j for j in jobs if j.id in wanted]
+    # the named ones are found by id, not among all jobs (an engine names the few it runs)
+    jobs = m.jobs_newest_first(ids or None)
     if filters.get("fromDate"):
         start = _parse_date(filters["fromDate"], "filters.fromDate")
         jobs = [j for j in jobs if j.created >= start]
@@ -313,6 +324,9 @@ def untag_resource(m: RegionModel, params: dict[str, Any]) -> dict[str, Any]:
 def list_tags_for_resource(m: RegionModel, params: dict[str, Any]) -> dict[str, Any]:
     return {"tags": dict(_tagged(m, params["resourceArn"]))}
 
+
+#: Lists handlers give as :class:`~drsorch.sim.jsonbody.Encoded` (by shape name).
+ENCODED_SHAPES = frozenset({"ParticipatingServers"})
 
 #: REST tag operations by HTTP method, all on ``/tags/{resourceArn}``.
 TAG_OPERATIONS = {"POST": "TagResource", "DELETE": "UntagResource", "GET": "ListTagsForResource"}

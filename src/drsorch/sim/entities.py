@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drsorch.sim.faults import Fault
+from drsorch.sim.jsonbody import Encoded
 from drsorch.sim.timing import Timing
 
 # Job.status order (DRS has no FAILED job status)
@@ -62,6 +63,8 @@ class Participant:
     server_id: str
     launch_status: str = "PENDING"
     recovery_instance_id: str | None = None
+    #: (launch_status, recovery_instance_id, entry, its JSON) of its last rendering
+    rendered: tuple[str, str | None, dict[str, Any], str] | None = None
 
 
 @dataclass(slots=True)
@@ -81,7 +84,7 @@ class Job:
     status_fault: Fault | None = None  # unknown_job_status fault
     terminating: list[str] = field(default_factory=list)  # TERMINATE: recovery instance ids
     version: int = 0  # bumped on every participant change (keys the rendering cache)
-    rendered: tuple[int, list[dict[str, Any]]] | None = None  # participatingServers cache
+    rendered: tuple[int, Encoded] | None = None  # participatingServers cache
 
     @property
     def active(self) -> bool:

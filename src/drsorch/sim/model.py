@@ -202,14 +202,20 @@ class RegionModel(Lifecycle):
             return fault.status
         return job.status
 
-    def jobs_newest_first(self) -> list[Job]:
-        return sorted(self.jobs.values(), key=lambda j: (j.created, j.seq), reverse=True)
+    def jobs_newest_first(self, ids: Iterable[str] | None = None) -> list[Job]:
+        """Every job, or the known ones of ``ids`` (each once), newest first."""
+        jobs = self.jobs.values() if ids is None else _known(self.jobs, ids)
+        return sorted(jobs, key=lambda j: (j.created, j.seq), reverse=True)
 
     def active_jobs(self) -> list[Job]:
         return [j for j in self.jobs.values() if JOB_RANK[j.status] < JOB_RANK["COMPLETED"]]
 
     def launchable(self, server: SourceServer | None) -> bool:
         return server is not None and server.replication_state not in NOT_LAUNCHABLE
+
+
+def _known(jobs: dict[str, Job], ids: Iterable[str]) -> list[Job]:
+    return [jobs[i] for i in set(ids) if i in jobs]
 
 
 def _quota(message: str, quota_code: str) -> SimApiError:

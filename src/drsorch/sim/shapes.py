@@ -9,12 +9,17 @@
   protocol's that STS uses (``Tags.member.1.Key=...``).
 - :func:`encode_xml` writes an EC2 response the way EC2 does (``<instanceStatusSet><item>``);
   :func:`encode_query_xml` a query-protocol one (``<AssumeRoleResponse><AssumeRoleResult>``).
+
+Checking and writing follow the shape of every value; what a shape says (members, tags,
+constraints) is read from the model once per shape into a checker or writer, and kept
+(every request is checked and every answer written; the model never changes).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 from xml.sax.saxutils import escape
@@ -48,88 +53,167 @@ def check(
 ) -> list[dict[str, str]]:
     """Every way ``value`` breaks ``shape``, as ``{"name": path, "message": ...}`` items."""
     problems: list[dict[str, str]] = []
-    _check(shape, value, path, problems, enums, unknown, skip_patterns)
+    _checker(shape, enums, unknown, skip_patterns)(value, path, problems)
     return problems
 
 
-def _check(
-    shape: Shape,
-    value: Any,
-    path: str,
-    out: list[dict[str, str]],
-    enums: bool,
-    unknown: bool,
-    skip: frozenset[str],
-) -> None:
+#: Checks a value at a path, adding what is wrong with it to a list.
+Checker = Callable[[Any, str, list[dict[str, str]]], None]
+
+
+@functools.lru_cache(maxsize=1024)
+def _checker(shape: Shape, enums: bool, unknown: bool, skip: frozenset[str]) -> Checker:
+    """The checker of ``shape``'s values: members, constraints and patterns looked up in the
+    model once per shape (every DRS request is checked; the model never changes). Kept by
+    shape object: the wire's come from the cached service models (a bounded cache, since
+    ``ServiceModel.shape_for`` makes a new object at every call)."""
+    return _compile_check(shape, (enums, unknown, skip), {})
+
+
+_Options = tuple[bool, bool, frozenset[str]]
+
+
+def _compile_check(shape: Shape, options: _Options, memo: dict[str, Checker]) -> Checker:
+    if shape.name in memo:  # a recursive shape: the checker being made
+        return memo[shape.name]
+    cell: list[Checker] = []
+    memo[shape.name] = lambda value, path, out: cell[0](value, path, out)
+    checker = _make_check(shape, options, memo)
+    cell.append(checker)
+    memo[shape.name] = checker
+    return checker
+
+
+def _make_check(shape: Shape, options: _Options, memo: dict[str, Checker]) -> Checker:
+    enums, unknown, skip = options
     kind = shape.type_name
     meta = shape.metadata
-    name = path or shape.name
+    shape_name = shape.name
 
-    def bad(message: str) -> None:
-        out.append({"name": name, "message": message})
+    def bad(out: list[dict[str, str]], path: str, message: str) -> None:
+        out.append({"name": path or shape_name, "message": message})
 
     if kind == "structure":
-        if not isinstance(value, dict):
-            return bad("must be an object")
-        for req in meta.get("required", []):
-            if req not in value:
-                out.append({"name": _join(path, req), "message": "is required"})
-        for key, item in value.items():
-            member = shape.members.get(key)
-            if member is None:
-                if unknown:
-                    out.append({"name": _join(path, key), "message": "is not a known field"})
-                continue
-            if item is not None:
-                _check(member, item, _join(path, key), out, enums, unknown, skip)
-    elif kind == "list":
-        if not isinstance(value, list):
-            return bad("must be a list")
-        _bounds(len(value), meta, "items", bad)
-        for i, item in enumerate(value):
-            _check(shape.member, item, f"{name}[{i}]", out, enums, unknown, skip)
-    elif kind == "map":
-        if not isinstance(value, dict):
-            return bad("must be an object")
-        _bounds(len(value), meta, "entries", bad)
-        for key, item in value.items():
-            _check(shape.key, key, f"{name}.{key}(key)", out, enums, unknown, skip)
-            _check(shape.value, item, f"{name}.{key}", out, enums, unknown, skip)
-    elif kind == "string":
-        if not isinstance(value, str):
-            return bad("must be a string")
-        _bounds(len(value), meta, "characters", bad)
+        required = list(meta.get("required", []))
+        members = {k: _compile_check(m, options, memo) for k, m in shape.members.items()}
+
+        def structure(value: Any, path: str, out: list[dict[str, str]]) -> None:
+            if not isinstance(value, dict):
+                return bad(out, path, "must be an object")
+            for req in required:
+                if req not in value:
+                    out.append({"name": _join(path, req), "message": "is required"})
+            for key, item in value.items():
+                member = members.get(key)
+                if member is None:
+                    if unknown:
+                        out.append({"name": _join(path, key), "message": "is not a known field"})
+                    continue
+                if item is not None:
+                    member(item, _join(path, key), out)
+
+        return structure
+    if kind == "list":
+        items = _bounds(meta, "items", bad)
+        member = _compile_check(shape.member, options, memo)
+
+        def list_(value: Any, path: str, out: list[dict[str, str]]) -> None:
+            if not isinstance(value, list):
+                return bad(out, path, "must be a list")
+            items(len(value), path, out)
+            name = path or shape_name
+            for i, item in enumerate(value):
+                member(item, f"{name}[{i}]", out)
+
+        return list_
+    if kind == "map":
+        entries = _bounds(meta, "entries", bad)
+        key_check = _compile_check(shape.key, options, memo)
+        value_check = _compile_check(shape.value, options, memo)
+
+        def map_(value: Any, path: str, out: list[dict[str, str]]) -> None:
+            if not isinstance(value, dict):
+                return bad(out, path, "must be an object")
+            entries(len(value), path, out)
+            name = path or shape_name
+            for key, item in value.items():
+                key_check(key, f"{name}.{key}(key)", out)
+                value_check(item, f"{name}.{key}", out)
+
+        return map_
+    if kind == "string":
+        characters = _bounds(meta, "characters", bad)
         pattern = meta.get("pattern")
-        if pattern and shape.name not in skip and not _pattern(pattern).fullmatch(value):
-            bad(f"must match the pattern {pattern}")
-        if enums and shape.enum and value not in shape.enum:
-            bad(f"must be one of {', '.join(shape.enum)}")
-    elif kind in ("integer", "long"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            return bad("must be an integer")
-        if "min" in meta and value < meta["min"]:
-            bad(f"must be at least {meta['min']}")
-        if "max" in meta and value > meta["max"]:
-            bad(f"must be at most {meta['max']}")
-    elif kind == "boolean":
-        if not isinstance(value, bool):
-            bad("must be a boolean")
-    elif kind in ("double", "float"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            bad("must be a number")
-    elif kind == "timestamp" and not isinstance(value, int | float | str | datetime):
-        bad("must be a timestamp")
+        # compiled when first used: some patterns are Java's, which Python cannot compile
+        checked = pattern if pattern and shape_name not in skip else None
+        enum = shape.enum if enums else None
+
+        def string(value: Any, path: str, out: list[dict[str, str]]) -> None:
+            if not isinstance(value, str):
+                return bad(out, path, "must be a string")
+            characters(len(value), path, out)
+            if checked is not None and not _pattern(checked).fullmatch(value):
+                bad(out, path, f"must match the pattern {pattern}")
+            if enum and value not in enum:
+                bad(out, path, f"must be one of {', '.join(enum)}")
+
+        return string
+    if kind in ("integer", "long"):
+
+        def integer(value: Any, path: str, out: list[dict[str, str]]) -> None:
+            if isinstance(value, bool) or not isinstance(value, int):
+                return bad(out, path, "must be an integer")
+            if "min" in meta and value < meta["min"]:
+                bad(out, path, f"must be at least {meta['min']}")
+            if "max" in meta and value > meta["max"]:
+                bad(out, path, f"must be at most {meta['max']}")
+
+        return integer
+    if kind == "boolean":
+
+        def boolean(value: Any, path: str, out: list[dict[str, str]]) -> None:
+            if not isinstance(value, bool):
+                bad(out, path, "must be a boolean")
+
+        return boolean
+    if kind in ("double", "float"):
+
+        def number(value: Any, path: str, out: list[dict[str, str]]) -> None:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                bad(out, path, "must be a number")
+
+        return number
+    if kind == "timestamp":
+
+        def timestamp(value: Any, path: str, out: list[dict[str, str]]) -> None:
+            if not isinstance(value, int | float | str | datetime):
+                bad(out, path, "must be a timestamp")
+
+        return timestamp
+    return _unchecked
+
+
+def _unchecked(value: Any, path: str, out: list[dict[str, str]]) -> None:
+    """Values of the other types (blobs...) are not checked."""
 
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _bounds(size: int, meta: dict[str, Any], unit: str, bad: Any) -> None:
-    if "min" in meta and size < meta["min"]:
-        bad(f"must have at least {meta['min']} {unit}")
-    if "max" in meta and size > meta["max"]:
-        bad(f"must have at most {meta['max']} {unit}")
+def _bounds(
+    meta: dict[str, Any], unit: str, bad: Callable[[list[dict[str, str]], str, str], None]
+) -> Callable[[int, str, list[dict[str, str]]], None]:
+    """The check of a size against the shape's min and max."""
+    low, high = "min" in meta, "max" in meta
+
+    def bounds(size: int, path: str, out: list[dict[str, str]]) -> None:
+        if low and size < meta["min"]:
+            bad(out, path, f"must have at least {meta['min']} {unit}")
+        if high and size > meta["max"]:
+            bad(out, path, f"must have at most {meta['max']} {unit}")
+
+    return bounds
 
 
 # --- query protocols (EC2, STS) -----------------------------------------------------
@@ -203,7 +287,7 @@ def _decode_member(shape: Shape, form: dict[str, str], key: str, protocol: Proto
 
 def encode_xml(shape: Shape, value: dict[str, Any], root: str, request_id: str) -> bytes:
     """An EC2 response document for ``value`` (keys are botocore member names)."""
-    body = _xml_members(shape, value)
+    body = _xml_writer(shape, "ec2")(value)
     text = (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{EC2_XMLNS}">'
         f"<requestId>{request_id}</requestId>{body}</{root}>"
@@ -216,7 +300,7 @@ def encode_query_xml(
 ) -> bytes:
     """A query-protocol (STS) response document: the members inside ``<OpResult>``, the
     request id in ``<ResponseMetadata>``, lists as ``<member>`` items."""
-    body = _xml_members(shape, value, "query")
+    body = _xml_writer(shape, "query")(value)
     text = (
         f'<{operation}Response xmlns="{xmlns}">'
         f"<{operation}Result>{body}</{operation}Result>"
@@ -226,30 +310,86 @@ def encode_query_xml(
     return text.encode()
 
 
-def _xml_members(shape: Shape, value: dict[str, Any], protocol: Protocol = "ec2") -> str:
-    parts = []
-    for name, item in value.items():
-        if item is None:
-            continue
-        member = shape.members[name]
-        tag = member.serialization.get("name", name)
-        parts.append(f"<{tag}>{_xml_value(member, item, protocol)}</{tag}>")
-    return "".join(parts)
-
-
 def _xml_value(shape: Shape, value: Any, protocol: Protocol = "ec2") -> str:
+    """The content of the element that holds ``value``, a value of ``shape``."""
+    return _xml_writer(shape, protocol)(value)
+
+
+XmlWriter = Callable[[Any], str]
+
+
+@functools.lru_cache(maxsize=1024)
+def _xml_writer(shape: Shape, protocol: Protocol) -> XmlWriter:
+    """The writer of ``shape``'s values: the tags and the writers of its members, lists and
+    scalars looked up in the model once per shape (responses are written thousands of
+    times; the model never changes). Kept by shape object, as :func:`_checker`."""
+    return _compile_xml(shape, protocol, {})
+
+
+def _compile_xml(shape: Shape, protocol: Protocol, memo: dict[str, XmlWriter]) -> XmlWriter:
+    if shape.name in memo:  # a recursive shape: the writer being made
+        return memo[shape.name]
+    cell: list[XmlWriter] = []
+    memo[shape.name] = lambda value: cell[0](value)
     kind = shape.type_name
+    writer: XmlWriter
     if kind == "structure":
-        return _xml_members(shape, value, protocol)
-    if kind == "list":
-        default = "item" if protocol == "ec2" else "member"
-        tag = shape.member.serialization.get("name", default)
-        return "".join(f"<{tag}>{_xml_value(shape.member, v, protocol)}</{tag}>" for v in value)
-    if kind == "boolean":
-        return "true" if value else "false"
-    if kind == "timestamp":
-        return iso_z(float(value)) if protocol == "ec2" else iso_seconds(float(value))
-    return xml_text(str(value))
+        members: dict[str, tuple[str, str, XmlWriter]] = {}
+        for name, member in shape.members.items():
+            tag = member.serialization.get("name", name)
+            members[name] = (f"<{tag}>", f"</{tag}>", _compile_xml(member, protocol, memo))
+
+        def structure(value: Any) -> str:
+            parts = []
+            for name, item in value.items():
+                if item is None:
+                    continue
+                start, end, write = members[name]
+                parts.append(start + write(item) + end)
+            return "".join(parts)
+
+        writer = structure
+    elif kind == "list":
+        tag = shape.member.serialization.get("name", "item" if protocol == "ec2" else "member")
+        start, end = f"<{tag}>", f"</{tag}>"
+        item = _compile_xml(shape.member, protocol, memo)
+
+        def items(value: Any) -> str:
+            return "".join([start + item(v) + end for v in value])
+
+        writer = items
+    elif kind == "boolean":
+        writer = _xml_boolean
+    elif kind == "timestamp":
+        writer = _xml_iso_z if protocol == "ec2" else _xml_iso_seconds
+    else:
+        writer = _xml_scalar
+    cell.append(writer)
+    memo[shape.name] = writer
+    return writer
+
+
+def _xml_boolean(value: Any) -> str:
+    return "true" if value else "false"
+
+
+def _xml_iso_z(value: Any) -> str:
+    return iso_z(float(value))
+
+
+def _xml_iso_seconds(value: Any) -> str:
+    return iso_seconds(float(value))
+
+
+def _xml_scalar(value: Any) -> str:
+    return _escaped(str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _escaped(text: str) -> str:
+    """:func:`xml_text`, kept for the texts last written (ids, states and codes are written
+    again at every poll; the function is pure)."""
+    return xml_text(text)
 
 
 #: Characters XML 1.0 cannot carry at all, not even escaped (C0 controls but tab, CR, LF).

@@ -35,6 +35,7 @@ from drsorch.sim import drs_api, ec2_api, sts_api
 from drsorch.sim.accounts import AuthProblem, Identity
 from drsorch.sim.errors import SimApiError, validation_error
 from drsorch.sim.faults import Fault, FaultKind
+from drsorch.sim.jsonbody import body_writer, dumps
 from drsorch.sim.recorder import Outcome, RecordedCall
 from drsorch.sim.shapes import (
     check,
@@ -82,7 +83,6 @@ class DirectAnswer:
 #: How the direct transport turns a handler's payload into botocore's parsed response:
 #: ``convert(service, operation, payload, status, headers, wire)``.
 Convert = Callable[[str, str, dict[str, Any], int, dict[str, str], Callable[[], WireResponse]], Any]
-_COMPACT = (",", ":")
 _DROPPED = frozenset(
     {FaultKind.CONNECTION_RESET, FaultKind.READ_TIMEOUT, FaultKind.ENDPOINT_UNREACHABLE}
 )
@@ -355,12 +355,15 @@ class _Call:
                 )
             return handler(self.model, params)
 
+        shape = op.output_shape
+        write = dumps if shape is None else body_writer(shape, drs_api.ENCODED_SHAPES)
+
         def encode(payload: dict[str, Any]) -> WireResponse | DirectAnswer:
             return self.encoded(
                 status,
                 self.headers("application/json"),
                 payload,
-                lambda: json.dumps(payload, separators=_COMPACT).encode(),
+                lambda: write(payload).encode(),
             )
 
         return self.run(validated, encode, self.drs_error)
