@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
+from xml.etree import ElementTree
 
 import pytest
 from botocore.exceptions import (
@@ -17,6 +19,7 @@ from drsorch.clock import VirtualClock
 from drsorch.sim import Fault, Scenario, SimRegion
 from drsorch.sim.server import SimServer
 from drsorch.sim.testing import clients
+from drsorch.sim.wire import Dropped
 
 pytestmark = pytest.mark.integration
 
@@ -220,3 +223,43 @@ def test_faults_from_a_scenario_file(tmp_path: Any) -> None:
     region.clock.sleep(2 * HOUR)
     (done,) = drs.describe_jobs(filters={"jobIDs": [job["jobID"]]})["items"]
     assert {p["launchStatus"] for p in done["participatingServers"]} == {"FAILED"}
+
+
+@pytest.mark.parametrize("size", ["x", "7.5", "", "<5>"])
+def test_an_ec2_max_results_that_is_no_integer_is_invalid_parameter_value(size: str) -> None:
+    # botocore only sends integers: a raw client (curl, another SDK) may send anything
+    region = _region()
+    form = urlencode(
+        {"Action": "DescribeInstanceStatus", "Version": "2016-11-15", "MaxResults": size}
+    )
+    answer = region.handle("POST", "/", {"Authorization": "x"}, form.encode())
+    assert not isinstance(answer, Dropped)
+    assert answer.status == 400
+    root = ElementTree.fromstring(answer.body)
+    assert root.findtext("Errors/Error/Code") == "InvalidParameterValue"
+    assert f"Value ( {size} ) for parameter maxResults" in (
+        root.findtext("Errors/Error/Message") or ""
+    )
+
+
+def test_sim_serve_answers_500_to_a_request_the_simulator_breaks_on_and_serves_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    region = _region()
+    real = region.handle
+    calls = iter([True, False])
+
+    def breaks_once(*args: Any) -> Any:
+        if next(calls):
+            raise TypeError("a simulator bug")
+        return real(*args)
+
+    monkeypatch.setattr(region, "handle", breaks_once)
+    with SimServer(region) as server:
+        drs, _ = clients(endpoint_url=server.url)
+        with pytest.raises(ClientError) as caught:
+            drs.describe_jobs()
+        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+        assert drs.describe_jobs()["items"] == []  # the server still serves
+    err = capsys.readouterr().err
+    assert "a simulator bug" in err and "Traceback" not in err

@@ -70,7 +70,8 @@ def _paged(
             "InvalidParameterCombination",
             "The parameter instancesSet cannot be used with the parameter maxResults",
         )
-    if size is not None and not 5 <= size <= 1000:
+    # (a MaxResults that is no integer stays the text the form gave: refused the same way)
+    if size is not None and (type(size) is not int or not 5 <= size <= 1000):
         raise _error(
             "InvalidParameterValue", f"Value ( {size} ) for parameter maxResults is invalid."
         )

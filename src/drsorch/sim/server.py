@@ -47,7 +47,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         path = self.path  # with its query: DRS's UntagResource sends ?tagKeys=...
         headers = {k: v for k, v in self.headers.items()}
-        result = self.server.region.handle(self.command, path, headers, body)
+        try:
+            result = self.server.region.handle(self.command, path, headers, body)
+        except Exception as exc:  # the client hears a 500, not a dropped connection
+            self.server.handle_error(self.request, self.client_address)
+            self._refuse(500, f"the simulator failed on this request ({type(exc).__name__})")
+            return
         if isinstance(result, Dropped):
             self.close_connection = True
             with contextlib.suppress(OSError):
