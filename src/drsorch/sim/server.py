@@ -70,9 +70,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
+        # Said, not only done: a client that is not told keeps the socket in its pool and
+        # its next call may go out on it just as it closes (a ConnectionClosedError).
+        self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
-        self.close_connection = True
 
     do_POST = _serve
     do_GET = _serve
