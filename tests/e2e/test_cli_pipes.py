@@ -220,3 +220,55 @@ def test_output_that_cannot_be_written_is_one_line_and_exit_2(
     done = _to_dev_full(tmp_path, *args)
     assert done.returncode == 2, done.stderr
     assert done.stderr == "error: the output could not be written: No space left on device\n"
+
+
+def _with_reader_gone(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``drsorch ARGS | head -0``, deterministically: the pipe's read end is closed before
+    the process starts, so its first write to stdout finds the reader gone."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [str(DRSORCH), *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=_env(tmp_path / "h.db"),
+            cwd=REPO,
+            timeout=TIMEOUT,
+        )
+    finally:
+        os.close(write_end)
+
+
+def test_a_reader_gone_keeps_each_command_s_own_exit_code(tmp_path: Path) -> None:
+    """``validate``, ``show``, ``report`` and ``history`` whose reader left end with the
+    exit code of what they did (0 for a valid plan or a record shown, 2 for an invalid
+    plan), never click's exit 1 (here: FAILED), and with no traceback."""
+    scenario = tmp_path / "fast.yaml"
+    scenario.write_text(yaml.safe_dump(FAST_SCENARIO))
+    ran = subprocess.run(
+        [str(DRSORCH), "run", str(PLAN), "--sim", str(scenario), "--quiet"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path / "h.db"),
+        cwd=REPO,
+        timeout=TIMEOUT,
+    )
+    assert ran.returncode == 0, ran.stderr
+    [record] = _records(tmp_path / "h.db")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("PlanId: x\n")
+    for args, expected in [
+        (["validate", str(PLAN), str(PLAN), str(PLAN)], 0),
+        (["validate", str(PLAN), str(bad)], 2),
+        (["show", record.ExecutionId], 0),
+        (["show", record.ExecutionId, "--json"], 0),
+        (["report", record.ExecutionId], 0),
+        (["history"], 0),
+        (["--help"], 0),
+    ]:
+        done = _with_reader_gone(tmp_path, *args)
+        assert done.returncode == expected, (args, done.stderr)
+        assert "Traceback" not in done.stderr and "Broken pipe" not in done.stderr, done.stderr

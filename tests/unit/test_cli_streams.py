@@ -58,3 +58,11 @@ def test_unwritable_knows_full_streams_only() -> None:
     assert unwritable(OSError(errno.ENOSPC, "full"))
     assert not unwritable(OSError(errno.ENOENT, "missing"))
     assert not unwritable(ValueError("no errno"))
+
+
+def test_a_full_stream_raises_where_nothing_goes_on() -> None:
+    """Outside a run (no ``on_full``) a full stream is the command's error: exit 2."""
+    stream = DroppingStream(_Failing(errno.ENOSPC))
+    with pytest.raises(OSError, match="failing"):
+        stream.write("x")
+    assert not stream.closed_by_reader

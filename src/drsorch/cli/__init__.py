@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from drsorch import __version__
-from drsorch.cli.streams import drop_stdout, unwritable
+from drsorch.cli.streams import drop_stdout, guard_std_streams, unwritable
 from drsorch.outcomes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "main"]
@@ -38,9 +38,14 @@ _COMMAND_MODULES = (
 
 class _Drsorch(click.Group):
     """The group: an output that takes no more (stdout on a full disk or ``/dev/full``)
-    ends any command, ``--help`` and ``--version`` included, with one line and exit 2."""
+    ends any command, ``--help`` and ``--version`` included, with one line and exit 2; an
+    output whose reader left is dropped and the command's exit code kept."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        # A reader that left (``| head -1``) is not a failure of the command: what it did
+        # not read is dropped, and the exit code stays the command's own (click alone
+        # would end with exit 1, which here means FAILED).
+        guard_std_streams(full_goes_on=False)
         try:
             return super().main(*args, **kwargs)
         except OSError as exc:

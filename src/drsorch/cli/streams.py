@@ -8,7 +8,9 @@ gone points the file descriptor at ``/dev/null`` (so nothing buffered fails agai
 at interpreter exit) and every later write is dropped without a word, since nobody reads.
 A stream that takes no more (a full disk, ``/dev/full``) is dropped the same way during a
 run, said once on stderr. Any other command whose output cannot be written ends with one
-clear line and exit 2 (:func:`unwritable`, :func:`drop_stdout`), never a traceback.
+clear line and exit 2 (:func:`unwritable`, :func:`drop_stdout`), never a traceback; one
+whose reader left (``drsorch validate *.yaml | head -1``) ends with its own exit code, as
+if the rest had been read.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def drop_stdout() -> None:
 
 
 class DroppingStream:
-    """A text stream that drops what it cannot write once its reader has gone."""
+    """A text stream that drops what it cannot write once its reader has gone; one that
+    takes no more (full) is dropped too when ``on_full`` is given, else its error raised."""
 
     def __init__(self, stream: TextIO, on_full: Any = None) -> None:
         self._stream = stream
@@ -77,10 +80,11 @@ class DroppingStream:
         except BrokenPipeError:
             self._gone()
         except OSError as exc:
-            if exc.errno not in _GONE and exc.errno not in _FULL:
-                raise
+            full = exc.errno in _FULL
+            if (exc.errno not in _GONE and not full) or (full and self.on_full is None):
+                raise  # a full stream ends a command that has no use for going on
             self._gone()
-            if exc.errno in _FULL and self.on_full is not None:
+            if full:
                 with contextlib.suppress(Exception):
                     self.on_full(exc)
         except ValueError:  # "I/O operation on closed file": the stream itself was closed
@@ -119,15 +123,26 @@ def _warn_dropped(exc: OSError) -> None:
     )
 
 
-def guard_std_streams() -> tuple[DroppingStream, DroppingStream]:
-    """Wrap ``sys.stdout`` and ``sys.stderr`` (once: wrapping again is harmless)."""
+def _say_nothing(exc: OSError) -> None:
+    """A full stderr: there is nowhere left to say it."""
+
+
+def guard_std_streams(*, full_goes_on: bool = True) -> tuple[DroppingStream, DroppingStream]:
+    """Wrap ``sys.stdout`` and ``sys.stderr`` (once: wrapping again is harmless).
+
+    A reader gone is always dropped without a word. A stream that takes no more (a full
+    disk) is dropped too when ``full_goes_on`` (a run, said once on stderr); otherwise its
+    error is raised, and the command ends with one line and exit 2 (``drsorch`` wraps the
+    streams this way for every command before it runs one)."""
     guarded = []
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if stream is None:  # started with the descriptor closed: nothing is ever read
             stream = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
         if not isinstance(stream, DroppingStream):
-            stream = DroppingStream(stream, _warn_dropped if name == "stdout" else None)
+            stream = DroppingStream(stream)
             setattr(sys, name, stream)
+        if full_goes_on:
+            stream.on_full = _warn_dropped if name == "stdout" else _say_nothing
         guarded.append(stream)
     return guarded[0], guarded[1]
