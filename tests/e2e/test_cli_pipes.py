@@ -145,20 +145,24 @@ def test_closed_stdout_with_json_still_ends_recorded(tmp_path: Path) -> None:
     assert "Traceback" not in stderr, stderr
 
 
-def test_sigterm_cancels_gracefully(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
+def test_sigterm_cancels_gracefully(tmp_path: Path, sent: signal.Signals) -> None:
     """At 100x the first server's launch and health check take nearly 3 s after its
     LAUNCHING line, the rest of the drill about 10 s: the signal lands while that launch
-    is under way, and the graceful stop then waits for its job (about a second)."""
+    is under way, and the graceful stop then waits for its job (about a second).
+
+    SIGHUP (the terminal or the ssh session went away) is a SIGTERM: without it the
+    process died at once, its record RUNNING for ever."""
     proc = _start(tmp_path, speed="100")
     assert proc.stdout is not None and proc.stderr is not None
     _read_line(proc, "LAUNCHING")  # the first launch is under way
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sent)
     rest, stderr = proc.communicate(timeout=TIMEOUT)
     [record] = _records(tmp_path / "h.db")
     assert record.Status.value == "CANCELLED", (record.Errors, stderr)
-    assert any("SIGTERM" in error.Message for error in record.Errors), record.Errors
+    assert any(sent.name in error.Message for error in record.Errors), record.Errors
     assert proc.returncode == 1
-    assert "cancelling (SIGTERM)" in rest
+    assert f"cancelling ({sent.name})" in rest
     assert "Traceback" not in stderr, stderr
 
 

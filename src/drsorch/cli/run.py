@@ -45,8 +45,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-#: The signals that cancel a run (the first) or stop it at once (the second).
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: The signals that cancel a run (the first) or stop it at once (the second). SIGHUP (the
+#: terminal or ssh session went away) is one of them: left to its default it would kill
+#: the engine without a word, its record RUNNING for ever.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM) + (
+    (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
+)
 
 
 def _terminal_confirm() -> Confirm | None:
@@ -387,7 +391,7 @@ def _drive(
 
     Only a signal stops a run (issue 11): a closed stdout or stderr (``| head -2``) drops
     the output that follows and the execution goes on to its end, recorded, its exit code
-    from its outcome. The first Ctrl-C or SIGTERM cancels gracefully (no new launches);
+    from its outcome. The first Ctrl-C, SIGTERM or SIGHUP cancels gracefully (no new launches);
     a second one stops at once, recorded FAILED.
 
     With ``verbose`` (``-v``) its lines join the live view; without one (``--json``,
