@@ -35,6 +35,8 @@ def resumable_state(
     record = store.get(execution_id)
     if record is None:
         raise RefusedError(f"no execution {execution_id} in the history store")
+    if record.Status.terminal:
+        raise RefusedError(f"execution {execution_id} already ended {record.Status.value}")
     saved = store.get_state(execution_id)
     if saved is None:
         raise RefusedError(f"execution {execution_id} has no saved engine state to resume")

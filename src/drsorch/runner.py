@@ -150,6 +150,9 @@ class Runner:
         self._approvals: list[m.Approve] = []
         #: The execution being driven (None until ``run`` or ``resume`` starts one).
         self.state: State | None = None
+        #: Called once a resume holds the execution and has read its state, before it goes
+        #: on (the command line's headline: a resume refused there says nothing on stdout).
+        self.on_resuming: Callable[[], None] | None = None
 
     @property
     def holder(self) -> str:
@@ -193,6 +196,8 @@ class Runner:
         self._configure(options)
         self.keeper.claim(options.execution_id, takeover=options.takeover)
         state = self.keeper.load(options.execution_id, external_id=options.external_id)
+        if self.on_resuming is not None:
+            self.on_resuming()  # the execution is ours: say so (a refused resume says nothing)
         return self.drive(state, options, first=m.Resume())
 
     def cancel(self, reason: str = "cancelled by the user") -> None:

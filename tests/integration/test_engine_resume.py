@@ -203,16 +203,80 @@ def resume_cli(db: Any, *args: str) -> Any:
 
 def test_resume_refuses_what_it_cannot_resume(tmp_path: Any) -> None:
     db = tmp_path / "h.db"
-    _, simulated_id = crashed_into(db, environment="simulator")
     _, aws_id = crashed_into(db, environment="aws")
     cases = {
         "s-nothing": "no execution s-nothing",
-        simulated_id: "ran on the simulator",
         aws_id: "pass --aws",
     }
     for execution_id, message in cases.items():
         result = resume_cli(db, execution_id)
         assert result.exit_code == 2 and message in result.stderr
+
+
+def test_resume_closes_a_simulated_execution_whose_engine_is_gone(tmp_path: Any) -> None:
+    """Nothing can continue it (its region ended with its process): recorded FAILED, the
+    launches under way FAILED with their outcome unknown, the rest CANCELLED; exit 1. A
+    second resume finds it ended."""
+    import json
+
+    from drsorch.store import SqliteStore
+
+    db = tmp_path / "h.db"
+    _, simulated_id = crashed_into(db, environment="simulator")
+    result = resume_cli(db, simulated_id, "--json")
+    assert result.exit_code == 1, result.stderr
+    assert "ran on the simulator and its engine is gone" in result.stderr
+    shown = json.loads(result.stdout)
+    with SqliteStore(db) as store:
+        record = store.get(simulated_id)
+        assert store.lease_of(simulated_id) is None
+    assert record is not None
+    assert [shown[k] for k in ("ExecutionId", "Status", "EndTime", "Errors")] == [
+        record.to_dict()[k] for k in ("ExecutionId", "Status", "EndTime", "Errors")
+    ]
+    assert record.Status == "FAILED" and GONE in record.Errors[-1].Message
+    statuses = Counter(s.Status.value for w in record.WaveStatus for s in w.ServerResults)
+    # Wave 1 had ended; wave 2's first launch was under way; the rest never launched.
+    assert statuses == {"COMPLETED": 2, "FAILED": 1, "CANCELLED": 3}, statuses
+    assert record.FailedServerCount == 1
+    again = resume_cli(db, simulated_id)
+    assert again.exit_code == 2 and "already ended FAILED" in again.stderr
+
+
+def test_cancel_of_a_simulated_execution_whose_engine_is_gone_says_what_will_end_it(
+    tmp_path: Any,
+) -> None:
+    from click.testing import CliRunner
+
+    from drsorch.cli import main
+
+    db = tmp_path / "h.db"
+    _, simulated_id = crashed_into(db, environment="simulator")
+    result = CliRunner().invoke(main, ["cancel", simulated_id, "--store", str(db)])
+    assert result.exit_code == 0, result.stderr
+    assert "none can: it ran on the simulator" in result.stdout
+    assert f"drsorch resume {simulated_id}` records it FAILED" in result.stdout
+
+
+def test_a_resume_refused_when_it_claims_says_nothing_first(tmp_path: Any) -> None:
+    """Two resumes at once: the loser is refused when it claims the lease, and its
+    headline ("resuming ...") is never printed: it is said only once the claim held."""
+    from drsorch.store import SqliteStore
+
+    db = tmp_path / "h.db"
+    world, execution_id = crashed_into(db, environment="aws", holder="ops@elsewhere pid 1 #1")
+    said: list[str] = []
+    with SqliteStore(db) as store:
+        runner = Runner(drs=world.drs, ec2=world.ec2, store=store, clock=world.clock)
+        runner.on_resuming = lambda: said.append("resuming")
+        with pytest.raises(LeaseHeldError):  # expired, on another host, and no --force
+            runner.resume(world.options)
+        assert said == []
+        world.options.takeover = True  # --force: now it holds, then says so, then goes on
+        runner = Runner(drs=world.drs, ec2=world.ec2, store=store, clock=world.clock)
+        runner.on_resuming = lambda: said.append(f"resuming with {store.lease_of(execution_id)}")
+        assert runner.resume(world.options).Status == "COMPLETED"
+    assert len(said) == 1 and runner.holder in said[0]  # said while it held the lease
 
 
 def test_resume_with_aws_continues_and_never_launches_twice(

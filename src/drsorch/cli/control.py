@@ -14,12 +14,14 @@ import time
 
 import click
 
+from drsorch.abandoned import is_simulated
 from drsorch.cli import main
 from drsorch.cli.render import exits_on_errors
 from drsorch.cli.stepfunctions import wake_workflow
 from drsorch.core.statuses import WaveStatus
 from drsorch.errors import RefusedError
 from drsorch.history import ExecutionRecord
+from drsorch.ownership import holder_is_gone
 from drsorch.plan.model import MAX_WAVE_NUMBER
 from drsorch.store import open_store
 from drsorch.store.base import HistoryStore, LeaseStore, RequestStore, resolve_id
@@ -47,11 +49,19 @@ def _running(store: HistoryStore, text: str) -> tuple[RequestStore, ExecutionRec
     return store, record
 
 
-def _engine_note(store: HistoryStore, execution_id: str) -> str:
-    """Who will act on the request: the live engine, or the next resume."""
+def _engine_note(store: HistoryStore, record: ExecutionRecord) -> str:
+    """Who will act on the request: the live engine, or the next resume (which records a
+    simulated execution whose engine is gone FAILED: nothing can continue it)."""
+    execution_id = record.ExecutionId
     lease = store.lease_of(execution_id) if isinstance(store, LeaseStore) else None
-    if lease is not None and lease.expires_at > time.time():
+    gone = lease is None or holder_is_gone(lease.holder)
+    if lease is not None and not gone and lease.expires_at > time.time():
         return f"its engine ({lease.holder}) acts on it at its next step"
+    if is_simulated(record):
+        return (
+            "no engine drives it now, and none can: it ran on the simulator, whose region "
+            f"ended with its engine; `drsorch resume {execution_id}` records it FAILED"
+        )
     return (
         "no engine drives it now (its lease expired): the request waits for "
         f"`drsorch resume {execution_id}`"
@@ -87,7 +97,7 @@ def approve_cmd(execution_id: str, wave: int, store_url: str | None) -> None:
             )
         by = local_user()
         requests.add_request(record.ExecutionId, {"kind": "approve", "wave": wave, "by": by})
-        note = _engine_note(store, record.ExecutionId)
+        note = _engine_note(store, record)
         woken = wake_workflow(store, record.ExecutionId)
         note = woken or note
     click.echo(printable(f"approval of wave {wave} sent for {record.ExecutionId}; {note}"))
@@ -102,7 +112,7 @@ def cancel_cmd(execution_id: str, store_url: str | None) -> None:
     with open_store(store_url) as store:
         requests, record = _running(store, execution_id)
         requests.add_request(record.ExecutionId, {"kind": "cancel", "by": local_user()})
-        note = _engine_note(store, record.ExecutionId)
+        note = _engine_note(store, record)
         woken = wake_workflow(store, record.ExecutionId)
         note = woken or note
     click.echo(printable(f"cancel sent for {record.ExecutionId}; {note}"))

@@ -11,6 +11,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 
+from drsorch.abandoned import close_in_store, is_simulated
 from drsorch.cli import main
 from drsorch.cli.cleanup_after import CleanupAfter
 from drsorch.cli.live import ProgressLog
@@ -386,6 +387,7 @@ def _drive(
     verbose: VerboseLog | None = None,
     after_break: Callable[[ExecutionRecord | None], None] | None = None,
     after_stop: Callable[[ExecutionStatus | None], None] | None = None,
+    resuming: bool = False,
 ) -> None:
     """Run (or resume) with live progress and signal handling; print the record; exit.
 
@@ -447,7 +449,9 @@ def _drive(
             )
 
     previous = {handled: signal.signal(handled, cancel) for handled in _STOP_SIGNALS}
-    if live:
+    if live and resuming:
+        runner.on_resuming = lambda: console.print(headline)
+    elif live:
         console.print(headline)
     execution = world.options.execution_id
     try:
@@ -498,6 +502,28 @@ def _stopped(execution: str, saved: ExecutionStatus | None) -> tuple[str, int]:
     )
 
 
+def _close_simulated(store: HistoryStore, execution_id: str, *, force: bool, as_json: bool) -> None:
+    """``resume`` of a simulated execution whose engine is gone: nothing can continue it
+    (its region ended with its process), so it is recorded FAILED, said, and shown; exit
+    1. One whose engine lives is refused (exit 2). See :mod:`drsorch.abandoned`."""
+    closed = close_in_store(
+        store, execution_id, now=RealClock().now(), force=force, by=local_user()
+    )
+    store.close()
+    click.echo(
+        printable(
+            f"execution {execution_id} ran on the simulator and its engine is gone: it cannot "
+            "be resumed (its region ended with that process); recorded it FAILED"
+        ),
+        err=True,
+    )
+    if as_json:
+        echo_json(record_json(closed))
+    else:
+        render_record(closed, make_console())
+    sys.exit(exit_code_for_status(closed.Status))
+
+
 @main.command("resume")
 @click.argument("execution_id")
 @click.option("--aws", "use_aws", is_flag=True, help="The execution ran against real AWS.")
@@ -532,12 +558,16 @@ def resume_cmd(
 
     Launches that may have gone out before the stop are first looked for by their job
     tag and adopted, so nothing is launched twice. An execution another engine still
-    drives (its lease is live) is refused."""
+    drives (its lease is live) is refused. A simulated execution whose engine is gone
+    cannot be continued (its region ended with it): it is recorded FAILED."""
     if not use_aws and (profile or region or endpoint_url):
         raise RefusedError("--profile, --region and --endpoint-url need --aws")
     store = open_store(store_url)
     try:
         execution_id = resolve_id(store, execution_id)  # a unique prefix, as history shows
+        record = store.get(execution_id)
+        if record is not None and is_simulated(record) and not record.Status.terminal:
+            _close_simulated(store, execution_id, force=force, as_json=as_json)
     except BaseException:
         store.close()
         raise
@@ -578,6 +608,7 @@ def resume_cmd(
         store,
         headline,
         lambda runner: runner.resume(world.options),
+        resuming=True,
         as_json=as_json,
         quiet=quiet,
         approve_all=approve_all,

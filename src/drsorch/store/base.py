@@ -332,7 +332,10 @@ class Lease:
     expires_at: float
 
     def describe(self) -> str:
-        when = datetime.fromtimestamp(self.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        try:
+            when = datetime.fromtimestamp(self.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        except (ValueError, OverflowError, OSError):  # a time no calendar holds: say it raw
+            when = f"{self.expires_at:g} s after the epoch"
         return f"{self.holder} (lease until {when})"
 
 
