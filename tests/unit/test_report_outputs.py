@@ -36,6 +36,20 @@ def test_a_writable_path_is_accepted_and_written(tmp_path: Path) -> None:
     assert target.read_bytes() == b"<a/>"
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc here")
+def test_a_file_system_that_takes_no_files_is_refused_before_the_work() -> None:
+    """``/proc`` looks writable to ``os.access`` as root: only trying tells."""
+    with pytest.raises(RefusedError, match=r"^--junit /proc/x\.xml: cannot be written: "):
+        check_output_file("/proc/x.xml", "--junit")
+
+
+def test_an_existing_file_is_checked_and_left_as_it_was(tmp_path: Path) -> None:
+    target = tmp_path / "old.xml"
+    target.write_bytes(b"<kept/>")
+    assert check_output_file(str(target), "--junit") == target
+    assert target.read_bytes() == b"<kept/>"
+
+
 def test_a_write_that_fails_is_one_line_naming_the_option(tmp_path: Path) -> None:
     with pytest.raises(RefusedError, match=r"^--html .*: could not be written: Is a directory$"):
         write_output_file(tmp_path, b"x", "--html")

@@ -1,7 +1,8 @@
 """Files a command writes beside its output (``--html FILE``, ``--junit FILE``).
 
-A path is checked before any work starts (:func:`check_output_file`): one that cannot be
-written (a directory, a missing or read-only directory) is refused as bad input, exit 2,
+A path is checked before any work starts (:func:`check_output_file`, which opens it, or
+creates and removes it): one that cannot be written (a directory, a missing or read-only
+directory, a file system that takes no files such as ``/proc``) is refused as bad input, exit 2,
 and ``drsorch run`` launches nothing. The check cannot promise the write (a disk may fill
 up meanwhile): :func:`write_output_file` says what failed, in one line, if it does.
 """
@@ -43,8 +44,12 @@ def check_output_file(path: str, option: str) -> Path:
         if target.exists():
             if not os.access(target, os.W_OK):
                 raise RefusedError(f"{where}: the file is not writable")
+            os.close(os.open(target, os.O_WRONLY | os.O_APPEND))  # opened, left as it was
         elif not os.access(parent, os.W_OK | os.X_OK):
             raise RefusedError(f"{where}: cannot create a file in {parent} (permission denied)")
+        else:  # access() cannot know every file system (/proc, read-only mounts): try it
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            target.unlink()
     except OSError as exc:  # a name too long, a path the system cannot look at
         raise RefusedError(f"{where}: cannot be written: {_reason(exc)}") from None
     return target
