@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.utils
 from tests.utils.plans import make_plan
 
 from drsorch import estimating
+from drsorch.cli import tune_gc
 from drsorch.estimating import auto_jobs, run_many
 from drsorch.plan import parse_plan
 from drsorch.report.estimate import summarize
@@ -58,7 +59,10 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--wire", action="store_true", help="the wire, not the direct transport")
+    parser.add_argument("--default-gc", action="store_true", help="Python's own GC settings")
     args = parser.parse_args()
+    if not args.default_gc:
+        tune_gc()  # as the drsorch console script does (forked workers inherit it)
     if args.wire:  # worker processes are forked: they inherit the module's clients
         estimating._CLIENTS = SimClients()
     plan = parse_plan(make_plan(1, waves=5, servers_per_wave=20, plan_id="bench-estimate"))

@@ -57,7 +57,9 @@ def child(scale: str, mode: str, directory: Path, profile: bool) -> dict[str, An
     """Run the command in this process and measure it (the child's side)."""
     import drsorch.cli.run as run_module
     import drsorch.store.sqlite as sqlite_module
-    from drsorch.cli import main
+    from drsorch.cli import main, tune_gc
+
+    tune_gc()  # as the drsorch console script does
 
     plan = write_plan(directory, scale)
     written = {"bytes": 0, "saves": 0}
