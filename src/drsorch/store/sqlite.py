@@ -11,7 +11,17 @@ Several processes may write the same file at once (two ``drsorch run`` in parall
 ``drsorch history`` while a run writes): WAL journal mode lets readers go on during a write,
 ``busy_timeout`` makes a writer wait for the lock, writes are short ``BEGIN IMMEDIATE``
 transactions (so no reader-to-writer upgrade can deadlock), and a
-"database is locked" that outlasts the timeout is retried a few times more.
+"database is locked" that outlasts the timeout is retried a few times more: at most
+``(LOCK_RETRIES + 1) * busy_timeout`` plus 1.4 s of back-off in all (about 21 s by default),
+and ``on_wait`` is told once when the wait goes on past the first timeout. A lock that
+never frees ends with a message naming the file and saying another process holds it.
+
+Opening checks what it can before anything is recorded: a file that cannot be created or
+written (a missing or read-only directory, a read-only file system, no permission), or a
+store another process keeps locked, is refused with :class:`StoreConfigError` (bad input,
+exit 2) naming the path and the reason; a writer's open takes the write lock once, so a
+store that cannot record is known before a drill starts. SQLite never reads the path as a
+URI filename: the file is always opened through an exact ``file:`` URI of the path.
 
 The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` are applied in
 order on open. A file written by a newer drsorch (a version past the list) is refused.
@@ -29,11 +39,14 @@ damaged record is skipped by queries and named, so it never hides the rest.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -146,11 +159,19 @@ MIGRATIONS: Sequence[Sequence[str]] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-#: Seconds a writer waits for another process's lock before SQLite reports it busy.
-DEFAULT_BUSY_TIMEOUT = 10.0
+#: Seconds a writer waits for another process's lock before SQLite reports it busy (one
+#: try; ``DRSORCH_STORE_BUSY_TIMEOUT`` sets it for the CLI, see :func:`drsorch.store.open_store`).
+DEFAULT_BUSY_TIMEOUT = 5.0
 #: Extra attempts, with back-off, after a "database is locked" that outlasted the timeout.
 LOCK_RETRIES = 3
 _LOCK_BACKOFF = 0.2
+#: ``on_wait`` is told of a lock wait only when at least this many seconds of it remain.
+_SAY_WAIT_AFTER = 2.0
+#: How many of the integrity check's problems a message names, and its longest length.
+_PROBLEMS_SHOWN = 3
+_PROBLEMS_CAP = 300
+#: SQLite error codes (``sqlite_errorname``) of a file the environment keeps from being used.
+_UNUSABLE = ("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH", "SQLITE_FULL")
 
 
 def _dumps(data: Any) -> str:
@@ -169,6 +190,13 @@ def _is_damage(exc: sqlite3.Error) -> bool:
     )
 
 
+def _is_unusable(exc: sqlite3.Error) -> bool:
+    """Whether SQLite could not open, create or write the file (not a bug of ours)."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    text = str(exc)
+    return name.startswith(_UNUSABLE) or "unable to open" in text or "readonly" in text
+
+
 def _describe(exc: sqlite3.Error) -> str:
     """A one-line reason a person can act on."""
     text = str(exc)
@@ -179,8 +207,41 @@ def _describe(exc: sqlite3.Error) -> str:
     return text
 
 
+def _os_reason(exc: OSError) -> str:
+    """The OS's reason, with a hint when it is a permission."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        reason += " (check the path and its permissions)"
+    return reason
+
+
+def _problems(rows: Sequence[object]) -> str:
+    """The integrity check's findings as one line: the first few, "; "-separated, capped."""
+    lines = [line.strip() for row in rows for line in str(row).splitlines()]
+    found = [
+        line for line in lines if line and not re.fullmatch(r"\*\*\* in database .* \*\*\*", line)
+    ]
+    if not found:
+        return "the integrity check failed"
+    shown = "; ".join(found[:_PROBLEMS_SHOWN])
+    if len(found) > _PROBLEMS_SHOWN:
+        shown += "; and more"
+    if len(shown) > _PROBLEMS_CAP:
+        shown = shown[: _PROBLEMS_CAP - 3].rstrip() + "..."
+    return shown
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
 class SqliteStore:
-    """A :class:`~drsorch.store.base.HistoryStore` in one SQLite file (``":memory:"`` works)."""
+    """A :class:`~drsorch.store.base.HistoryStore` in one SQLite file (``":memory:"`` works
+    here, for tests; :func:`drsorch.store.open_store` refuses it, as it would lose records).
+
+    ``busy_timeout``: seconds one try waits for another process's lock (see the module's
+    text for the retries); ``on_wait``: told once, in a sentence, when a lock wait goes on
+    past the first try."""
 
     def __init__(
         self,
@@ -189,33 +250,45 @@ class SqliteStore:
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         clock: Clock | None = None,
         read_only: bool = False,
+        on_wait: Callable[[str], None] | None = None,
     ) -> None:
         self.path = str(path) if str(path) == ":memory:" else str(Path(path).expanduser())
         self.read_only = read_only
         self._clock = clock or RealClock()
         self._lock = threading.RLock()
         self._durable = True  # PRAGMA synchronous is FULL (SQLite's default) until changed
-        self._conn = self._connect(busy_timeout)
+        self._busy_timeout = max(0.0, busy_timeout)
+        self._on_wait = on_wait
+        self._opening = True  # a failure now is the environment's: nothing is recorded yet
+        self._conn = self._connect(self._busy_timeout)
         self._version = SCHEMA_VERSION
         try:
             self._run(self._setup)
         except BaseException:
             self._conn.close()
             raise
+        self._opening = False
 
     # -- opening --------------------------------------------------------------------------
 
     def _connect(self, busy_timeout: float) -> sqlite3.Connection:
-        target = self.path
+        target = ":memory:"
         uri = False
         if self.path != ":memory:":
             exists = self._check_file(Path(self.path))
             if self.read_only and not exists:
-                target = ":memory:"  # nothing recorded yet: an empty store, and no file made
-            elif self.read_only:
-                target, uri = f"file:{quote(os.path.abspath(self.path))}?mode=ro", True
-            elif not exists:
-                self._create_private(Path(self.path))
+                pass  # nothing recorded yet: an empty store in memory, and no file made
+            else:
+                if not self.read_only:
+                    if exists:
+                        self._check_writable(Path(self.path))
+                    else:
+                        self._create_private(Path(self.path))
+                # Always an exact URI of the path: SQLite (built with URI filenames on)
+                # would otherwise read a path starting with "file:" as options.
+                target = f"file:{quote(os.path.abspath(self.path))}"
+                target += "?mode=ro" if self.read_only else "?mode=rw"
+                uri = True
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, keeping writes short.
             return sqlite3.connect(
@@ -226,7 +299,7 @@ class SqliteStore:
                 uri=uri,
             )
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open history store {self.path}: {_describe(exc)}") from exc
+            raise self._failure(exc, 0.0) from exc
 
     def _check_file(self, target: Path) -> bool:
         """Whether the store file exists; anything but a regular file is refused unopened
@@ -241,27 +314,67 @@ class SqliteStore:
                 "path is a file"
             ) from None
         except OSError as exc:
-            raise StoreError(f"cannot open history store {self.path}: {exc.strerror}") from exc
+            raise StoreConfigError(
+                f"cannot open the history store {self.path}: {_os_reason(exc)}"
+            ) from exc
         if stat.S_ISDIR(mode):
             raise StoreConfigError(f"history store {self.path} is a directory, not a file")
         if not stat.S_ISREG(mode):
             raise StoreConfigError(f"history store {self.path} is not a regular file")
         return True
 
+    def _check_writable(self, target: Path) -> None:
+        """Refuse a store file this process cannot write (SQLite would open it read-only
+        without a word, and fail at the first save)."""
+        try:
+            fd = os.open(target, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+            os.close(fd)
+        except OSError as exc:
+            raise StoreConfigError(
+                f"cannot write the history store {self.path}: {_os_reason(exc)}"
+            ) from exc
+
     def _create_private(self, target: Path) -> None:
         """Create the file (and its missing directories) readable by its user only: it keeps
         the engine state of executions against AWS."""
+        for parent in reversed([p for p in target.parents if not p.exists()]):
+            try:
+                parent.mkdir(mode=0o700, exist_ok=True)  # another process may make it too
+            except OSError as exc:
+                raise StoreConfigError(
+                    f"cannot create the history store {self.path}: cannot make its directory "
+                    f"{parent}: {_os_reason(exc)}"
+                ) from exc
         try:
-            for parent in reversed([p for p in target.parents if not p.exists()]):
-                parent.mkdir(mode=0o700)
             fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
             os.close(fd)
         except FileExistsError:
             pass  # another process created it meanwhile: it is theirs to have made private
         except OSError as exc:
-            raise StoreError(
-                f"cannot create history store {self.path}: {exc.strerror or exc}"
+            raise StoreConfigError(
+                f"cannot create the history store {self.path}: {_os_reason(exc)}"
             ) from exc
+
+    def _why_unusable(self) -> str | None:
+        """What keeps the file from being used, as the OS says it, if it says anything."""
+        target = Path(self.path)
+        try:
+            fd = os.open(target, os.O_RDONLY if self.read_only else os.O_RDWR)
+            os.close(fd)
+        except OSError as exc:
+            return _os_reason(exc)
+        directory = target.parent
+        if not os.access(directory, os.W_OK | os.X_OK):
+            try:
+                read_only_fs = bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+            except OSError:
+                read_only_fs = False
+            reason = "Read-only file system" if read_only_fs else "Permission denied"
+            return (
+                f"its directory {directory} cannot be written ({reason}); SQLite keeps "
+                f"{target.name}-wal and {target.name}-shm beside the file"
+            )
+        return None
 
     def _setup(self, conn: sqlite3.Connection) -> None:
         on_disk = self.path != ":memory:" and not (self.read_only and self._in_memory(conn))
@@ -278,6 +391,10 @@ class SqliteStore:
         if version < SCHEMA_VERSION and (not self.read_only or not on_disk):
             self._migrate(conn)
             version = SCHEMA_VERSION
+        elif on_disk and not self.read_only:
+            # Take the write lock once, writing nothing: a store another process keeps
+            # locked is refused now, before anything runs that it could not record.
+            self._in_transaction(conn, lambda conn: None)
         self._version = version
 
     @staticmethod
@@ -288,8 +405,9 @@ class SqliteStore:
         problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
         if problems != ["ok"]:
             raise StoreDamagedError(
-                f"history store {self.path} is damaged ({problems[0]}); copy what can be "
-                "read with `sqlite3 FILE .recover`, or move the file away to start a new one"
+                f"history store {self.path} is damaged ({_problems(problems)}); copy what "
+                "can be read with `sqlite3 FILE .recover`, or move the file away to start "
+                "a new one"
             )
 
     @staticmethod
@@ -643,17 +761,50 @@ class SqliteStore:
     def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``operation``, retrying lock errors, translating every sqlite3 error."""
         attempt = 0
+        started = time.monotonic()
         while True:
             try:
                 with self._lock:
                     return operation(self._conn)
             except sqlite3.Error as exc:
                 if _is_lock_error(exc) and attempt < LOCK_RETRIES:
+                    if attempt == 0:
+                        self._say_waiting()
                     self._clock.sleep(_LOCK_BACKOFF * 2**attempt)
                     attempt += 1
                     continue
-                kind = StoreDamagedError if _is_damage(exc) else StoreError
-                raise kind(f"history store {self.path}: {_describe(exc)}") from exc
+                raise self._failure(exc, time.monotonic() - started) from exc
+
+    def _say_waiting(self) -> None:
+        """Tell ``on_wait`` that a lock wait goes on, when enough of it remains to matter."""
+        remaining = LOCK_RETRIES * self._busy_timeout + sum(
+            _LOCK_BACKOFF * 2**attempt for attempt in range(LOCK_RETRIES)
+        )
+        if self._on_wait is None or remaining < _SAY_WAIT_AFTER:
+            return
+        self._on_wait(
+            f"history store {self.path} is locked by another process; waiting up to "
+            f"{_seconds(remaining)} s more for it"
+        )
+
+    def _failure(self, exc: sqlite3.Error, waited: float) -> StoreError:
+        """The StoreError ``exc`` becomes: bad input (StoreConfigError) when opening failed
+        for a reason of the environment, so nothing was recorded yet."""
+        if _is_lock_error(exc):
+            text = (
+                f"another process holds the history store {self.path} locked (gave up "
+                f"waiting after {_seconds(waited)} s)"
+            )
+            if self._opening:
+                return StoreConfigError(f"{text}; try again once it lets go")
+            return StoreError(f"{text}: {exc}")
+        if _is_damage(exc):
+            return StoreDamagedError(f"history store {self.path}: {_describe(exc)}")
+        if self._opening and self.path != ":memory:" and _is_unusable(exc):
+            verb = "read" if self.read_only else "write"
+            reason = self._why_unusable() or _describe(exc)
+            return StoreConfigError(f"cannot {verb} the history store {self.path}: {reason}")
+        return StoreError(f"history store {self.path}: {_describe(exc)}")
 
     def _parse(self, row: tuple[str, str, list[str]]) -> ExecutionRecord:
         execution_id, text, waves = row
