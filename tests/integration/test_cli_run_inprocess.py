@@ -316,6 +316,40 @@ def test_a_stop_at_once_says_only_what_the_store_holds(
     assert record.Status.value == "RUNNING"
 
 
+@pytest.mark.parametrize("final_save_fails", [True, False], ids=["unsaved", "saved"])
+def test_an_engine_that_broke_says_only_what_the_store_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, final_save_fails: bool
+) -> None:
+    """An internal error whose FAILED record cannot be saved (a store locked for good) is
+    not reported as recorded FAILED: the line says what the store holds (RUNNING)."""
+    from drsorch.errors import StoreError
+    from drsorch.runner import Runner
+    from drsorch.store import SqliteStore
+
+    real_put = SqliteStore.put_parts
+
+    def put_parts(self: SqliteStore, parts: Any, *args: Any, **kwargs: Any) -> None:
+        if parts.status == "FAILED" and final_save_fails:
+            raise StoreError("another process holds the history store locked")
+        real_put(self, parts, *args, **kwargs)
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(SqliteStore, "put_parts", put_parts)
+    monkeypatch.setattr(Runner, "_loop", broken)
+    code, _, err = run(str(EXAMPLE), store=tmp_path / "h.db")
+    assert code == 3
+    with SqliteStore(tmp_path / "h.db") as store:
+        [record] = store.query()
+    if final_save_fails:
+        assert record.Status.value == "RUNNING"
+        assert "could not be recorded as FAILED: the store holds a RUNNING record" in err
+    else:
+        assert record.Status.value == "FAILED"
+        assert "the execution was recorded as FAILED" in err
+
+
 def test_a_stop_at_once_reports_the_failed_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -457,13 +457,14 @@ def _drive(
     try:
         record = start(runner)
     except EngineError as exc:
-        click.echo(
-            printable(
-                f"error: the engine broke: {exc}; the execution was recorded as FAILED "
-                f"({execution})"
-            ),
-            err=True,
+        saved = runner.keeper.saved_status
+        recorded = (
+            "the execution was recorded as FAILED"
+            if saved is ExecutionStatus.FAILED
+            else "the execution could not be recorded as FAILED: the store holds "
+            f"{'no record' if saved is None else f'a {saved.value} record'} of it"
         )
+        click.echo(printable(f"error: the engine broke: {exc}; {recorded} ({execution})"), err=True)
         if after_break is not None:
             after_break(exc.record)
         sys.exit(exit_code_for_error(exc))
