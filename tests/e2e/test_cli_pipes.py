@@ -186,19 +186,24 @@ needs_dev_full = pytest.mark.skipif(
 )
 
 
+def _with_stdout(tmp_path: Path, stdout: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    """``drsorch ARGS`` to completion, its stdout on ``stdout`` (a file or descriptor)."""
+    return subprocess.run(
+        [str(DRSORCH), *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=_env(tmp_path / "h.db"),
+        cwd=REPO,
+        timeout=TIMEOUT,
+    )
+
+
 def _to_dev_full(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``drsorch ARGS > /dev/full``: every write to stdout fails with ENOSPC."""
     with open("/dev/full", "w") as full:
-        return subprocess.run(
-            [str(DRSORCH), *args],
-            stdout=full,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=_env(tmp_path / "h.db"),
-            cwd=REPO,
-            timeout=TIMEOUT,
-        )
+        return _with_stdout(tmp_path, full, *args)
 
 
 @needs_dev_full
@@ -232,16 +237,7 @@ def _with_reader_gone(tmp_path: Path, *args: str) -> subprocess.CompletedProcess
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        return subprocess.run(
-            [str(DRSORCH), *args],
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=_env(tmp_path / "h.db"),
-            cwd=REPO,
-            timeout=TIMEOUT,
-        )
+        return _with_stdout(tmp_path, write_end, *args)
     finally:
         os.close(write_end)
 

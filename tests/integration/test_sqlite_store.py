@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from tests.utils.history import make_record, make_records
+from tests.utils.stores import filled_store_bytes
 
 from drsorch.clock import VirtualClock
 from drsorch.core.statuses import ExecutionStatus
@@ -229,13 +230,7 @@ def test_a_file_that_is_not_a_database_gives_a_store_error(db: Path) -> None:
 
 
 def test_a_truncated_database_gives_a_store_error(db: Path) -> None:
-    with SqliteStore(db) as store:
-        for record in make_records(50, seed=9):
-            store.put(record)
-        conn = sqlite3.connect(db)
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.close()
-    data = db.read_bytes()
+    data = filled_store_bytes(db, records=50, seed=9)
     db.write_bytes(data[:100] + b"\xff" * (len(data) - 100))  # keep the header, ruin the pages
     for name in ("history.db-wal", "history.db-shm"):
         (db.parent / name).unlink(missing_ok=True)

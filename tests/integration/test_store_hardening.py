@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from tests.utils.history import make_record, make_records
+from tests.utils.stores import PAGE, filled_store_bytes
 
 from drsorch.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from drsorch.errors import LeaseHeldError, LeaseLostError, RefusedError, StoreError
@@ -141,16 +142,9 @@ def test_a_fifo_or_device_is_refused_without_blocking(tmp_path: Path) -> None:
 
 def test_a_damaged_file_is_reported_when_opened(tmp_path: Path) -> None:
     db = tmp_path / "history.db"
-    with SqliteStore(db) as store:
-        for record in make_records(60, seed=2):
-            store.put(record)
-    conn = sqlite3.connect(db)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    data = bytearray(db.read_bytes())
-    page = 4096
-    for number in range(1, len(data) // page):  # ruin every b-tree page header but the first
-        data[number * page : number * page + 8] = b"\xee" * 8
+    data = filled_store_bytes(db, records=60, seed=2)
+    for number in range(1, len(data) // PAGE):  # ruin every b-tree page header but the first
+        data[number * PAGE : number * PAGE + 8] = b"\xee" * 8
     db.write_bytes(bytes(data))
     result = run("history", "--store", str(db))
     assert result.exit_code == EXIT_BAD_INPUT, result.output

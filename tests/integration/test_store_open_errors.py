@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from tests.utils.history import make_records
+from tests.utils.stores import PAGE, filled_store_bytes
 
 from drsorch.cli import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, main
 from drsorch.clock import VirtualClock
@@ -308,16 +309,9 @@ def test_a_damaged_store_names_its_problems_on_one_whole_line(
     env: dict[str, str | None], tmp_path: Path
 ) -> None:
     db = tmp_path / "history.db"
-    with SqliteStore(db) as store:
-        for record in make_records(60, seed=9):
-            store.put(record)
-    conn = sqlite3.connect(db)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    data = bytearray(db.read_bytes())
-    page = 4096
+    data = filled_store_bytes(db, records=60, seed=9)
     for number in (3, 5, 7):  # ruin cell pointers of a few pages, keep their headers
-        data[number * page + 8 : number * page + 200] = b"\x07" * 192
+        data[number * PAGE + 8 : number * PAGE + 200] = b"\x07" * 192
     db.write_bytes(bytes(data))
     for args in (["history", "--store", str(db)], ["store", "init", str(db)]):
         line = refused(cli(env, *args), f"history store {db} is damaged (")

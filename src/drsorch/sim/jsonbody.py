@@ -21,6 +21,8 @@ from typing import Any
 
 from botocore.model import Shape
 
+from drsorch.sim.shapes import made_once
+
 #: json.dumps(value, separators=(",", ":")) without building an encoder per call.
 dumps: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":")).encode
 #: How json.dumps writes a key (ensure_ascii, as by default).
@@ -76,10 +78,10 @@ def _reaches(shape: Shape, encoded: frozenset[str], seen: set[str]) -> bool:
 def _writer(shape: Shape, encoded: frozenset[str], memo: dict[str, Writer]) -> Writer:
     if not _reaches(shape, encoded, set()):
         return dumps
-    if shape.name in memo:  # a recursive shape: the writer being made
-        return memo[shape.name]
-    cell: list[Writer] = []
-    memo[shape.name] = lambda value: cell[0](value)
+    return made_once(shape, memo, lambda: _make_writer(shape, encoded, memo))
+
+
+def _make_writer(shape: Shape, encoded: frozenset[str], memo: dict[str, Writer]) -> Writer:
     kind = shape.type_name
     writer: Writer
     if kind == "structure":
@@ -115,6 +117,4 @@ def _writer(shape: Shape, encoded: frozenset[str], memo: dict[str, Writer]) -> W
         writer = entries
     else:  # pragma: no cover - only containers reach an encoded list
         writer = dumps
-    cell.append(writer)
-    memo[shape.name] = writer
     return writer

@@ -21,7 +21,7 @@ import functools
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 from xml.sax.saxutils import escape
 
 import botocore.session
@@ -73,15 +73,24 @@ def _checker(shape: Shape, enums: bool, unknown: bool, skip: frozenset[str]) -> 
 _Options = tuple[bool, bool, frozenset[str]]
 
 
-def _compile_check(shape: Shape, options: _Options, memo: dict[str, Checker]) -> Checker:
-    if shape.name in memo:  # a recursive shape: the checker being made
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def made_once(shape: Shape, memo: dict[str, F], make: Callable[[], F]) -> F:
+    """``make()``'s function for ``shape``, made once per ``memo``. A recursive shape met
+    again while its function is being made gets a stand-in that calls the finished one."""
+    if shape.name in memo:
         return memo[shape.name]
-    cell: list[Checker] = []
-    memo[shape.name] = lambda value, path, out: cell[0](value, path, out)
-    checker = _make_check(shape, options, memo)
-    cell.append(checker)
-    memo[shape.name] = checker
-    return checker
+    cell: list[F] = []
+    memo[shape.name] = cast(F, lambda *args: cell[0](*args))
+    made = make()
+    cell.append(made)
+    memo[shape.name] = made
+    return made
+
+
+def _compile_check(shape: Shape, options: _Options, memo: dict[str, Checker]) -> Checker:
+    return made_once(shape, memo, lambda: _make_check(shape, options, memo))
 
 
 def _make_check(shape: Shape, options: _Options, memo: dict[str, Checker]) -> Checker:
@@ -327,10 +336,10 @@ def _xml_writer(shape: Shape, protocol: Protocol) -> XmlWriter:
 
 
 def _compile_xml(shape: Shape, protocol: Protocol, memo: dict[str, XmlWriter]) -> XmlWriter:
-    if shape.name in memo:  # a recursive shape: the writer being made
-        return memo[shape.name]
-    cell: list[XmlWriter] = []
-    memo[shape.name] = lambda value: cell[0](value)
+    return made_once(shape, memo, lambda: _make_xml(shape, protocol, memo))
+
+
+def _make_xml(shape: Shape, protocol: Protocol, memo: dict[str, XmlWriter]) -> XmlWriter:
     kind = shape.type_name
     writer: XmlWriter
     if kind == "structure":
@@ -364,8 +373,6 @@ def _compile_xml(shape: Shape, protocol: Protocol, memo: dict[str, XmlWriter]) -
         writer = _xml_iso_z if protocol == "ec2" else _xml_iso_seconds
     else:
         writer = _xml_scalar
-    cell.append(writer)
-    memo[shape.name] = writer
     return writer
 
 
