@@ -55,7 +55,19 @@ def _env(store: Path) -> dict[str, str]:
     return env
 
 
-def _start(tmp_path: Path, *extra: str, speed: str = SPEED) -> subprocess.Popen[str]:
+def _ignoring(*signals: signal.Signals) -> Any:
+    """A ``preexec_fn`` that starts the child with ``signals`` ignored, as ``nohup`` does."""
+
+    def ignore() -> None:
+        for ignored in signals:
+            signal.signal(ignored, signal.SIG_IGN)
+
+    return ignore
+
+
+def _start(
+    tmp_path: Path, *extra: str, speed: str = SPEED, ignored: tuple[signal.Signals, ...] = ()
+) -> subprocess.Popen[str]:
     scenario = tmp_path / "fast.yaml"
     scenario.write_text(yaml.safe_dump(FAST_SCENARIO))
     return subprocess.Popen(
@@ -66,6 +78,7 @@ def _start(tmp_path: Path, *extra: str, speed: str = SPEED) -> subprocess.Popen[
         text=True,
         env=_env(tmp_path / "h.db"),
         cwd=REPO,
+        preexec_fn=_ignoring(*ignored) if ignored else None,
     )
 
 
@@ -164,6 +177,19 @@ def test_sigterm_cancels_gracefully(tmp_path: Path, sent: signal.Signals) -> Non
     assert proc.returncode == 1
     assert f"cancelling ({sent.name})" in rest
     assert "Traceback" not in stderr, stderr
+
+
+def test_nohup_keeps_sighup_ignored_and_the_run_goes_on(tmp_path: Path) -> None:
+    """``nohup drsorch run ...``: SIGHUP was ignored when drsorch started, so a hangup
+    leaves the run alone: it ends COMPLETED."""
+    proc = _start(tmp_path, speed="100", ignored=(signal.SIGHUP,))
+    assert proc.stdout is not None and proc.stderr is not None
+    _read_line(proc, "LAUNCHING")
+    proc.send_signal(signal.SIGHUP)
+    rest, stderr = proc.communicate(timeout=TIMEOUT)
+    [record] = _records(tmp_path / "h.db")
+    assert (record.Status.value, proc.returncode) == ("COMPLETED", 0), (record.Errors, stderr)
+    assert "cancelling" not in rest
 
 
 def test_a_second_sigterm_stops_at_once_recorded_failed(tmp_path: Path) -> None:

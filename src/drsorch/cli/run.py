@@ -7,7 +7,7 @@ import signal
 import sys
 from collections.abc import Callable
 from types import FrameType
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
@@ -432,13 +432,16 @@ def _drive(
         operator=prompt,
     )
 
+    #: The signals this run handles, and the handlers they had.
+    previous: dict[signal.Signals, Any] = {}
+
     def stop_now(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     def cancel(signum: int, frame: FrameType | None) -> None:
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         runner.cancel(f"cancelled with {name}")
-        for handled in _STOP_SIGNALS:
+        for handled in previous:
             signal.signal(handled, stop_now)
         # The signal may land while the main thread writes to the same stream: a re-entrant
         # write raises RuntimeError. The cancel is asked for either way.
@@ -448,7 +451,11 @@ def _drive(
                 "Ctrl-C again to stop at once.[/yellow]"
             )
 
-    previous = {handled: signal.signal(handled, cancel) for handled in _STOP_SIGNALS}
+    # A signal ignored when drsorch started stays ignored: `nohup drsorch run ...` means the
+    # run must outlive its terminal, and a script's background job ignores Ctrl-C.
+    for handled in _STOP_SIGNALS:
+        if signal.getsignal(handled) is not signal.SIG_IGN:
+            previous[handled] = signal.signal(handled, cancel)
     if live and resuming:
         runner.on_resuming = lambda: console.print(headline)
     elif live:
