@@ -93,8 +93,13 @@ class Keeper:
         keep_state: bool = True,
         save_every: float = 0.0,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        lease_clock: Clock | None = None,
     ) -> None:
         self.store, self.clock = store, clock
+        #: The clock leases are dated by: the wall's, where the engine's is simulated (a
+        #: lease says how long a process may be silent; a sped-up or virtual clock would
+        #: put its end hours ahead). By default the engine's clock (tests move it).
+        self.lease_clock = lease_clock or clock
         #: This engine's name in the execution's lease.
         self.holder = holder or new_holder()
         #: Save the engine state beside the record, so the execution can be resumed.
@@ -127,7 +132,7 @@ class Keeper:
         if self._leases is None:
             raise TypeError(f"{type(self.store).__name__} keeps no leases")
         lease = self._next_lease()
-        self._leases.claim(execution_id, lease, self.clock.now(), takeover=takeover)
+        self._leases.claim(execution_id, lease, self.lease_clock.now(), takeover=takeover)
         self._lease = lease
 
     @property
@@ -141,7 +146,7 @@ class Keeper:
         engine can hold the execution: the store is asked only when renewing."""
         if self._lease is None or self._leases is None:
             return
-        if self._lease.expires_at - self.clock.now() > self.lease_seconds * 2 / 3:
+        if self._lease.expires_at - self.lease_clock.now() > self.lease_seconds * 2 / 3:
             return
         lease = self._next_lease()
         self._leases.renew(execution_id, lease)
@@ -153,7 +158,7 @@ class Keeper:
         self._lease = None
 
     def _next_lease(self) -> Lease:
-        return Lease(self.holder, self.clock.now() + self.lease_seconds)
+        return Lease(self.holder, self.lease_clock.now() + self.lease_seconds)
 
     # -- loading -----------------------------------------------------------------------------
 

@@ -61,7 +61,22 @@ def holder_is_gone(holder: str) -> bool:
         return True
     except (PermissionError, OverflowError, OSError):
         return False
-    return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether ``pid`` has ended but its parent has not collected it yet (Linux's
+    ``/proc/PID/stat`` state Z or X): killed, it still answers signals until reaped."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            text = stat.read()
+    except FileNotFoundError:  # reaped meanwhile, where /proc exists; no /proc: unknown
+        return os.path.isdir("/proc/self")
+    except OSError:
+        return False
+    # "PID (COMMAND) STATE ...": COMMAND may hold spaces and parentheses.
+    state = text[text.rfind(b")") + 2 : text.rfind(b")") + 3]
+    return state in (b"Z", b"X")
 
 
 def may_take_over(current: Lease | None, now: float, *, force: bool) -> bool:

@@ -117,6 +117,7 @@ class Runner:
         warn: Callable[[str], None] | None = None,
         operator: Callable[[State], None] | None = None,
         keeper: Keeper | None = None,
+        lease_clock: Clock | None = None,
     ) -> None:
         #: Called at every step and sleep slice, just before the store's requests are
         #: taken, with the execution's state: an operator's seat that must never block,
@@ -132,7 +133,7 @@ class Runner:
         self.log = log or (lambda text: None)
         #: The store's side: a driver that claimed and loaded the execution itself hands
         #: over the keeper that did (``holder`` is then that keeper's).
-        self.keeper = keeper or Keeper(store, clock, holder=holder)
+        self.keeper = keeper or Keeper(store, clock, holder=holder, lease_clock=lease_clock)
         self.effects = Effects(
             drs=drs,
             ec2=ec2,

@@ -52,6 +52,32 @@ def test_json_run_prints_only_the_record(tmp_path: Path) -> None:
         assert store.get_state(record["ExecutionId"]) is None  # so it keeps no state
 
 
+def test_a_simulated_run_dates_its_lease_by_the_wall_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The simulated clock runs hours ahead of the wall in a second; the lease says how
+    long the process may be silent, so it ends 2 minutes after the wall's now, never
+    hours ahead (a killed engine's execution could not be taken over until then)."""
+    import time
+
+    from drsorch.keeping import Keeper
+    from drsorch.ownership import DEFAULT_LEASE_SECONDS
+
+    leases: list[float] = []
+    real_save = Keeper.save
+
+    def save(self: Keeper, *args: Any, **kwargs: Any) -> None:
+        if self._lease is not None:
+            leases.append(self._lease.expires_at - time.time())
+        real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Keeper, "save", save)
+    code, out, _ = run(str(EXAMPLE), "--json", store=tmp_path / "h.db")
+    record = json.loads(out)
+    assert code == 0 and record["Duration"] > 3600  # hours of simulated time
+    assert leases and all(0 < left <= DEFAULT_LEASE_SECONDS + 1 for left in leases), leases
+
+
 def test_failed_run_exits_1_and_names_the_server(tmp_path: Path) -> None:
     scenario = tmp_path / "fail.yaml"
     scenario.write_text(

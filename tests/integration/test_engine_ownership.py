@@ -17,6 +17,7 @@ record is the one the finishing engine wrote.
 from __future__ import annotations
 
 import itertools
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,37 @@ def test_resume_cli_names_the_holder_of_a_live_lease(
         assert "ops@laptop pid 4242" in result.stderr and "lease until" in result.stderr
     assert launches_per_server(world) == Counter(dict.fromkeys(plan.all_server_ids(), 1))
     store.close()
+
+
+def test_a_killed_engine_not_yet_reaped_is_gone() -> None:
+    """``kill -9`` leaves a zombie until its parent collects it; it still answers signal 0,
+    but it drives nothing: its lease may be taken over. A live process may not."""
+    import socket
+    import subprocess
+    import sys
+
+    from drsorch.ownership import holder_is_gone
+
+    host = socket.gethostname()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        if not hasattr(os, "waitid") or not os.path.isdir("/proc/self"):
+            pytest.skip("no waitid or /proc here to make and tell a zombie")
+        os.waitid(os.P_PID, ended.pid, os.WEXITED | os.WNOWAIT)  # ended, left unreaped
+        assert _zombie(ended.pid)
+        assert holder_is_gone(f"ops@{host} pid {ended.pid} #00000000")
+        assert not holder_is_gone(f"ops@{host} pid {alive.pid} #00000000")
+    finally:
+        alive.kill()
+        alive.wait()
+        ended.wait()
+    assert holder_is_gone(f"ops@{host} pid {ended.pid} #00000000")  # reaped: gone too
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return b") Z " in stat.read()
+    except OSError:
+        return False
