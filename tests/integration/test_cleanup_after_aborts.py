@@ -168,16 +168,20 @@ def test_a_stop_at_once_of_a_simulated_drill_leaves_nothing_running(
     assert stored(db).Cleanup is None
 
 
+@pytest.mark.parametrize("sent", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_ctrl_c_during_the_clean_up_stops_it_at_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_world: list[World]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_world: list[World], sent: str
 ) -> None:
+    """Ctrl-C, SIGTERM or SIGHUP (the terminal went away) during the clean-up."""
     import signal
 
+    signum = getattr(signal, sent)
+
     def interrupted(*args: Any, **kw: Any) -> Any:
-        # the clean-up's own handler: the first Ctrl-C stops it, no graceful cancel first
-        handler = signal.getsignal(signal.SIGINT)
+        # the clean-up's own handler: the first signal stops it, no graceful cancel first
+        handler = signal.getsignal(signum)
         assert callable(handler)
-        handler(signal.SIGINT, None)
+        handler(signum, None)
         raise AssertionError("not stopped")
 
     monkeypatch.setattr("drsorch.cli.cleanup_after.clean_up", interrupted)

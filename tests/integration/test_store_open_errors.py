@@ -91,7 +91,10 @@ def test_a_sqlite_uri_filename_is_refused(
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no file made, under any name
 
 
-def test_a_bare_file_uri_path_is_refused_too(env: dict[str, str | None], tmp_path: Path) -> None:
+def test_a_bare_file_uri_path_is_refused_too(
+    env: dict[str, str | None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # taken as a relative path, it would be made here
     refused(cli(env, "store", "init", f"file:{tmp_path}/h.db"), "SQLite URI filename")
     assert list(tmp_path.iterdir()) == []
 

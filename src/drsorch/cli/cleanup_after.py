@@ -26,11 +26,13 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 import click
 
 from drsorch.cleanup import clean_up
 from drsorch.cli.cleanup import echo_cleanup
+from drsorch.cli.signals import restore, take_over
 from drsorch.core.statuses import ExecutionStatus
 from drsorch.errors import DrsorchError
 from drsorch.history import ExecutionRecord
@@ -87,17 +89,16 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def _stop_at_once() -> Iterator[None]:
-    """Ctrl-C or SIGTERM stops what runs here at once (KeyboardInterrupt)."""
+    """Ctrl-C, SIGTERM or SIGHUP stops what runs here at once (KeyboardInterrupt)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    handled = (signal.SIGINT, signal.SIGTERM)
-    previous = {signum: signal.signal(signum, _interrupt) for signum in handled}
+    previous: dict[signal.Signals, Any] = {}
+    take_over(_interrupt, previous)
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        restore(previous)
 
 
 def _err(text: str) -> None:

@@ -25,6 +25,7 @@ from drsorch.cli.render import (
     record_json,
     render_record,
 )
+from drsorch.cli.signals import restore, take_over
 from drsorch.cli.streams import guard_std_streams
 from drsorch.cli.verbose import VerboseLog
 from drsorch.clock import RealClock, VirtualClock
@@ -44,14 +45,6 @@ from drsorch.wiring import World, local_user, real_aws, simulated
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-#: The signals that cancel a run (the first) or stop it at once (the second). SIGHUP (the
-#: terminal or ssh session went away) is one of them: left to its default it would kill
-#: the engine without a word, its record RUNNING for ever.
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM) + (
-    (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
-)
 
 
 def _terminal_confirm() -> Confirm | None:
@@ -430,6 +423,7 @@ def _drive(
         warn=say,
         notify=world.notify,
         operator=prompt,
+        lease_clock=RealClock(),  # a lease is wall time, whatever the engine's clock
     )
 
     #: The signals this run handles, and the handlers they had.
@@ -441,8 +435,7 @@ def _drive(
     def cancel(signum: int, frame: FrameType | None) -> None:
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         runner.cancel(f"cancelled with {name}")
-        for handled in previous:
-            signal.signal(handled, stop_now)
+        take_over(stop_now, previous)  # a second one stops at once
         # The signal may land while the main thread writes to the same stream: a re-entrant
         # write raises RuntimeError. The cancel is asked for either way.
         with contextlib.suppress(RuntimeError, OSError):
@@ -451,11 +444,7 @@ def _drive(
                 "Ctrl-C again to stop at once.[/yellow]"
             )
 
-    # A signal ignored when drsorch started stays ignored: `nohup drsorch run ...` means the
-    # run must outlive its terminal, and a script's background job ignores Ctrl-C.
-    for handled in _STOP_SIGNALS:
-        if signal.getsignal(handled) is not signal.SIG_IGN:
-            previous[handled] = signal.signal(handled, cancel)
+    take_over(cancel, previous)  # the first one cancels (see drsorch.cli.signals)
     if live and resuming:
         runner.on_resuming = lambda: console.print(headline)
     elif live:
@@ -484,8 +473,7 @@ def _drive(
     finally:
         if prompt is not None:
             prompt.close()
-        for handled, handler in previous.items():
-            signal.signal(handled, handler)
+        restore(previous)
         store.close()
     if as_json:
         echo_json(record_json(record))
