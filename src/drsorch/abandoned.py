@@ -142,6 +142,10 @@ def close_in_store(
     ours = Lease(new_holder(), claim_at + DEFAULT_LEASE_SECONDS)
     leases.claim(execution_id, ours, claim_at, takeover=True)
     try:
+        # Read again under the lease: another resume may have closed it meanwhile.
+        again = store.get(execution_id)
+        if again is not None and again.Status.terminal:
+            raise RefusedError(f"execution {execution_id} already ended {again.Status.value}")
         store.put(closed, lease=ours)
     finally:
         leases.release(execution_id, ours.holder)

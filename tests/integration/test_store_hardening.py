@@ -55,6 +55,10 @@ def test_one_damaged_record_does_not_hide_the_others(tmp_path: Path) -> None:
     listed = {r["ExecutionId"] for r in json.loads(result.stdout)}
     assert listed == {r.ExecutionId for r in records} - {bad}
     assert f"execution {bad} is unreadable" in result.stderr
+    # One short line: the first problem and how many more, not pydantic's whole report.
+    [warning] = result.stderr.splitlines()
+    assert len(warning) < 400 and "pydantic.dev" not in warning and "\\x0a" not in warning
+    assert "more)" in warning, warning
     shown = run("show", bad, "--store", str(db))
     assert shown.exit_code == EXIT_BAD_INPUT
     assert f"record of {bad} is unreadable" in shown.stderr

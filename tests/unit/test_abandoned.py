@@ -118,3 +118,25 @@ def test_a_live_engine_s_execution_is_left_alone(tmp_path: Any) -> None:
     with pytest.raises(LeaseHeldError):
         close_in_store(store, record.ExecutionId, now=record.StartTime, force=True, by="me")
     assert store.get(record.ExecutionId) == record
+
+
+def test_of_two_closers_at_once_only_the_first_closes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both read the RUNNING record; the second takes the lease after the first gave it up,
+    reads again under it, and is refused: the record is closed once."""
+    store, record = _stored(GONE, 9e12)
+    real_get = store.get
+    reads: list[str] = []
+
+    def get(execution_id: str) -> ExecutionRecord | None:
+        reads.append(execution_id)
+        if len(reads) == 1:  # the second closer's first read, before the first closer ran
+            close_in_store(store, execution_id, now=record.StartTime, force=False, by="first")
+            return record
+        return real_get(execution_id)
+
+    monkeypatch.setattr(store, "get", get)
+    with pytest.raises(RefusedError, match="already ended FAILED"):
+        close_in_store(store, record.ExecutionId, now=record.StartTime, force=False, by="second")
+    closed = real_get(record.ExecutionId)
+    assert closed is not None and "by first" in closed.Errors[-1].Message
+    assert sum("recorded FAILED by" in e.Message for e in closed.Errors) == 1

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
+from pydantic import ValidationError
+
 from drsorch.core.statuses import ExecutionStatus
 from drsorch.errors import LeaseHeldError, LeaseLostError, RefusedError, StoreError
 from drsorch.history import ExecutionRecord
@@ -42,6 +44,7 @@ __all__ = [
     "check_claim",
     "check_held",
     "check_query",
+    "damage_reason",
     "join_state",
     "parts_of",
     "resolve_id",
@@ -321,6 +324,24 @@ class Damaged:
 
     execution_id: str
     reason: str
+
+
+#: The longest reason :func:`damage_reason` gives.
+_REASON_CAP = 300
+
+
+def damage_reason(exc: BaseException) -> str:
+    """Why a stored record cannot be read, in one short line: where and what its first
+    problem is, and how many more there are (pydantic's whole report runs to kilobytes,
+    with a web address per problem); for other errors, their first line."""
+    if isinstance(exc, ValidationError):
+        problems = exc.errors(include_url=False)
+        if problems:
+            first = problems[0]
+            where = ".".join(str(part) for part in first["loc"]) or "the record"
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            return f"{where}: {first['msg']}{more}"[:_REASON_CAP]
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:_REASON_CAP]
 
 
 @dataclass(frozen=True)

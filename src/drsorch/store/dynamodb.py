@@ -64,6 +64,7 @@ from drsorch.store.base import (
     check_claim,
     check_held,
     check_query,
+    damage_reason,
     join_state,
     parts_of,
 )
@@ -458,7 +459,7 @@ class DynamoStore:
         return out
 
     def _damaged(self, execution_id: str, exc: Exception) -> StoreDamagedError:
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        reason = damage_reason(exc)
         error = StoreDamagedError(
             f"DynamoDB table {self.table}: the record of {execution_id} is unreadable: {reason}"
         )
@@ -568,7 +569,7 @@ class DynamoStore:
                 if isinstance(outcome, ExecutionRecord):
                     found.append(outcome)
                 elif isinstance(outcome, StoreDamagedError) and on_damaged is not None:
-                    on_damaged(Damaged(execution_id, str(outcome.__cause__ or outcome)))
+                    on_damaged(Damaged(execution_id, damage_reason(outcome.__cause__ or outcome)))
             if len(batch) < missing:
                 break
         return found

@@ -69,6 +69,7 @@ from drsorch.store.base import (
     check_claim,
     check_held,
     check_query,
+    damage_reason,
     join_state,
     parts_of,
 )
@@ -564,7 +565,7 @@ class SqliteStore:
                     found.append(self._parse(row))
                 except StoreDamagedError as exc:
                     if on_damaged is not None:
-                        on_damaged(Damaged(row[0], str(exc.__cause__ or exc)))
+                        on_damaged(Damaged(row[0], damage_reason(exc.__cause__ or exc)))
             if len(rows) < wanted_rows:
                 break
             offset += len(rows)
@@ -816,7 +817,7 @@ class SqliteStore:
                 data = assemble(data, (json.loads(wave) for wave in waves))
             return ExecutionRecord.from_dict(data)
         except (ValueError, ValidationError) as exc:
-            reason = str(exc).splitlines()[0]
+            reason = damage_reason(exc)
             raise StoreDamagedError(
                 f"history store {self.path}: the record of {execution_id} is unreadable: {reason}"
             ) from exc
