@@ -262,7 +262,7 @@ def test_every_kind_of_bad_file_gets_one_clear_line(tmp_path: Path) -> None:
 def test_no_arguments_is_a_usage_error() -> None:
     run = drsorch("validate")
     assert run.code == 2
-    assert "Usage" in run.err
+    assert run.err == "error: Missing argument 'PLANS...' (see 'drsorch validate --help')\n"
 
 
 # -- schema ---------------------------------------------------------------------------------

@@ -42,6 +42,31 @@ def assert_usage_error(result: Result, option: str) -> None:
     assert result.exit_code == EXIT_BAD_INPUT, result.output
     assert result.stdout == ""
     assert f"Invalid value for '{option}'" in result.stderr, result.stderr
+    [line] = result.stderr.splitlines()  # one line, saying where to read more
+    assert line.startswith("error: ") and line.endswith("--help')"), line
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["bogus"], "error: No such command 'bogus' (see 'drsorch --help')"),
+        (["--bogus"], "error: No such option '--bogus' (see 'drsorch --help')"),
+        (["run"], "error: Missing argument 'PLAN' (see 'drsorch run --help')"),
+        (
+            ["run", str(EXAMPLE), "--seed", "nan"],
+            "error: Invalid value for '--seed': 'nan' is not a valid whole number "
+            "(see 'drsorch run --help')",
+        ),
+        (
+            ["approve", "abc", "--wave", "0"],
+            "error: Invalid value for '--wave': 0 is not in the range 1<=x<=10000 "
+            "(see 'drsorch approve --help')",
+        ),
+    ],
+)
+def test_a_usage_error_is_one_line(args: list[str], said: str) -> None:
+    result = CliRunner().invoke(main, args, prog_name="drsorch")
+    assert (result.exit_code, result.stdout, result.stderr) == (EXIT_BAD_INPUT, "", said + "\n")
 
 
 # -- drsorch run ---------------------------------------------------------------------------------

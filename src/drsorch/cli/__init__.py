@@ -43,6 +43,22 @@ _COMMAND_MODULES = (
 )
 
 
+class _OneLineUsageError(click.UsageError):
+    """A usage error said in one line on stderr, with where to read more (click's own
+    is four: the usage, a hint, a blank line and the error)."""
+
+    def show(self, file: Any = None) -> None:
+        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(f"error: {self.format_message().rstrip('.')}{hint}\n")
+
+
+def _one_line(exc: click.UsageError) -> click.UsageError:
+    if isinstance(exc, _OneLineUsageError | click.exceptions.NoArgsIsHelpError):
+        return exc  # already one line, or a bare command that shows its help
+    return _OneLineUsageError(exc.format_message(), exc.ctx)
+
+
 class _Drsorch(click.Group):
     """The group: an output that takes no more (stdout on a full disk or ``/dev/full``)
     ends any command, ``--help`` and ``--version`` included, with one line and exit 2; an
@@ -62,6 +78,18 @@ class _Drsorch(click.Group):
             with contextlib.suppress(OSError, ValueError):
                 sys.stderr.write(f"error: the output could not be written: {exc.strerror or exc}\n")
             sys.exit(EXIT_BAD_INPUT)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:  # drsorch's own options: --bogus
+            raise _one_line(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:  # a command unknown, or its options and arguments
+            raise _one_line(exc) from None
 
 
 @click.group(cls=_Drsorch, context_settings={"help_option_names": ["-h", "--help"]})

@@ -16,6 +16,7 @@ import click
 
 from drsorch.abandoned import is_simulated
 from drsorch.cli import main
+from drsorch.cli.params import WholeRange
 from drsorch.cli.render import exits_on_errors
 from drsorch.cli.stepfunctions import wake_workflow
 from drsorch.core.statuses import WaveStatus
@@ -73,7 +74,7 @@ def _engine_note(store: HistoryStore, record: ExecutionRecord) -> str:
 @click.option(
     "--wave",
     "wave",
-    type=click.IntRange(min=1, max=MAX_WAVE_NUMBER),
+    type=WholeRange(min=1, max=MAX_WAVE_NUMBER),
     required=True,
     help="The WaveNumber of the PAUSED wave.",
 )

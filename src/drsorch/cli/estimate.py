@@ -15,7 +15,7 @@ import time
 import click
 
 from drsorch.cli import main
-from drsorch.cli.params import MAX_SEED, SEED
+from drsorch.cli.params import MAX_SEED, SEED, WholeRange
 from drsorch.cli.render import echo_json, exits_on_errors
 from drsorch.errors import RefusedError
 from drsorch.estimating import MAX_RUNS, auto_jobs, run_many
@@ -40,7 +40,7 @@ _STORE_HELP = (
 @click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False))
 @click.option(
     "--runs",
-    type=click.IntRange(min=1, max=MAX_RUNS),
+    type=WholeRange(min=1, max=MAX_RUNS),
     default=100,
     show_default=True,
     help="Simulated executions to run.",
@@ -59,7 +59,7 @@ _STORE_HELP = (
 @click.option("--store", "store_url", metavar="URL", help=_STORE_HELP)
 @click.option(
     "--jobs",
-    type=click.IntRange(min=0, max=MAX_JOBS),
+    type=WholeRange(min=0, max=MAX_JOBS),
     default=0,
     help="Worker processes (default 0: one per CPU, up to 8; none for under 16 runs).",
 )

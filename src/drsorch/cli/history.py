@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from drsorch.cli import main
-from drsorch.cli.params import MAX_HISTORY_LIMIT
+from drsorch.cli.params import MAX_HISTORY_LIMIT, WholeRange
 from drsorch.cli.render import (
     echo_json,
     exits_on_errors,
@@ -57,7 +57,7 @@ def _check_status(value: str | None) -> str | None:
 )
 @click.option(
     "--limit",
-    type=click.IntRange(min=1, max=MAX_HISTORY_LIMIT),
+    type=WholeRange(min=1, max=MAX_HISTORY_LIMIT),
     default=DEFAULT_LIMIT,
     show_default=True,
     help="At most this many executions, newest first.",

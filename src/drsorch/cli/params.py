@@ -35,6 +35,7 @@ __all__ = [
     "SPEED",
     "EndpointUrl",
     "FiniteFloatRange",
+    "WholeRange",
 ]
 
 MIN_SPEED = 0.001
@@ -51,11 +52,17 @@ MAX_POLL_SECONDS = 300.0
 MAX_SERVERS = 20_000
 
 
+class WholeRange(click.IntRange):
+    """:class:`click.IntRange`, named for people: "'x' is not a valid whole number"."""
+
+    name = "whole number"
+
+
 class FiniteFloatRange(click.FloatRange):
     """:class:`click.FloatRange` that also refuses ``nan`` and ``inf`` (which compare
     false with every bound, so a plain FloatRange lets ``nan`` through)."""
 
-    name = "float range"
+    name = "number"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         number = super().convert(value, param, ctx)
@@ -103,5 +110,5 @@ class EndpointUrl(_TextParam):
 SPEED = FiniteFloatRange(min=MIN_SPEED, max=MAX_SPEED)
 POLL_SECONDS = FiniteFloatRange(min=MIN_POLL_SECONDS, max=MAX_POLL_SECONDS)
 ENDPOINT_URL = EndpointUrl()
-SEED = click.IntRange(min=0, max=MAX_SEED)
-PORT = click.IntRange(min=0, max=65_535)
+SEED = WholeRange(min=0, max=MAX_SEED)
+PORT = WholeRange(min=0, max=65_535)

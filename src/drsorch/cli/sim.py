@@ -17,7 +17,7 @@ from typing import NoReturn
 import click
 
 from drsorch.cli import main
-from drsorch.cli.params import MAX_SERVERS, PORT, SEED, SPEED
+from drsorch.cli.params import MAX_SERVERS, PORT, SEED, SPEED, WholeRange
 from drsorch.cli.render import exits_on_errors
 from drsorch.errors import DrsorchError, PlanError
 from drsorch.outcomes import EXIT_BAD_INPUT
@@ -76,7 +76,7 @@ def _check_host(value: str) -> str:
 )
 @click.option(
     "--servers",
-    type=click.IntRange(min=0, max=MAX_SERVERS),
+    type=WholeRange(min=0, max=MAX_SERVERS),
     default=0,
     help=f"Generate N more servers (at most {MAX_SERVERS} servers in all).",
 )
