@@ -4,6 +4,7 @@ after a run says so without changing the run's outcome."""
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -41,6 +42,14 @@ def test_a_file_system_that_takes_no_files_is_refused_before_the_work() -> None:
     """``/proc`` looks writable to ``os.access`` as root: only trying tells."""
     with pytest.raises(RefusedError, match=r"^--junit /proc/x\.xml: cannot be written: "):
         check_output_file("/proc/x.xml", "--junit")
+
+
+@pytest.mark.timeout(20)
+def test_a_fifo_nobody_reads_is_refused_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "junit.xml"
+    os.mkfifo(fifo)
+    with pytest.raises(RefusedError, match="cannot be written: No such device or address"):
+        check_output_file(str(fifo), "--junit")
 
 
 def test_an_existing_file_is_checked_and_left_as_it_was(tmp_path: Path) -> None:

@@ -44,7 +44,9 @@ def check_output_file(path: str, option: str) -> Path:
         if target.exists():
             if not os.access(target, os.W_OK):
                 raise RefusedError(f"{where}: the file is not writable")
-            os.close(os.open(target, os.O_WRONLY | os.O_APPEND))  # opened, left as it was
+            # Opened, left as it was; O_NONBLOCK: a FIFO with no reader is refused (ENXIO),
+            # not waited on for ever.
+            os.close(os.open(target, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK))
         elif not os.access(parent, os.W_OK | os.X_OK):
             raise RefusedError(f"{where}: cannot create a file in {parent} (permission denied)")
         else:  # access() cannot know every file system (/proc, read-only mounts): try it
