@@ -337,6 +337,7 @@ def real_aws(
     endpoint_url: str | None = None,
     execution_id: str | None = None,
     on_lost_answer: Callable[[str], None] | None = None,
+    assume_now: bool = False,
 ) -> World:
     """AWS through the caller's credentials (``--aws``), or any endpoint that speaks it
     (``--endpoint-url``, ``AWS_ENDPOINT_URL``: the simulator, a test double).
@@ -344,7 +345,12 @@ def real_aws(
     A plan whose Target names a role (Req 6) runs with that role's credentials only: every
     DRS and EC2 client gets :func:`~drsorch.aws.credentials.assumed_role_session`'s, which
     assume the role at the first call and refresh it on ``clock``. The caller's own
-    credentials only tell who is running (STS GetCallerIdentity)."""
+    credentials only tell who is running (STS GetCallerIdentity).
+
+    ``assume_now`` (``resume``, ``cleanup``: an execution already recorded) assumes the role
+    here, so a role that cannot be assumed (a mistyped ``--external-id``) is refused before
+    the record is touched: CredentialsError, exit 2. A new run learns it at its first call
+    and ends FAILED before anything is launched, as Req 6 asks."""
     target = plan.target
     region_name = region or (target.region if target else None)
     execution_id = execution_id or str(uuid.uuid4())
@@ -366,6 +372,8 @@ def real_aws(
         work_session, target_account = _role_session(
             session, target, execution_id, clock, endpoint_url
         )
+        if assume_now:
+            _assume(work_session, target)
     elif target and target.account_id != caller:
         raise RefusedError(
             f"the plan's Target.AccountId is {target.account_id}, but these credentials are "
@@ -390,6 +398,17 @@ def real_aws(
         endpoint_url=_endpoint(endpoint_url),
     )
     return World(drs=drs, ec2=ec2, clock=clock, options=options, notify=announce)
+
+
+def _assume(role_session: Any, target: Target) -> None:
+    """Assume the target role now; CredentialsError (exit 2) naming AWS's reason if not."""
+    try:
+        role_session.get_credentials().get_frozen_credentials()
+    except (BotoCoreError, ClientError) as exc:
+        err = map_error(exc, operation="AssumeRole")
+        raise CredentialsError(
+            f"cannot assume {target.role_arn}, so nothing was changed: {err}"
+        ) from exc
 
 
 def _endpoint(endpoint_url: str | None) -> str | None:

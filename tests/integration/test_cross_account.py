@@ -196,3 +196,29 @@ def test_the_whole_aws_path_over_an_endpoint_url_with_a_resume(served: Any) -> N
         sid for job in region.jobs if job.type == "LAUNCH" for sid in job.participants
     )
     assert launched == Counter(dict.fromkeys(plan.all_server_ids(), 1))
+
+
+def test_a_role_that_cannot_be_assumed_is_refused_up_front_when_asked(served: Any) -> None:
+    """``resume`` and ``cleanup`` assume the role before touching a recorded execution: a
+    mistyped ``--external-id`` is refused (CredentialsError, exit 2) instead of ending the
+    execution FAILED with its launches under way unfollowed."""
+    from drsorch.errors import CredentialsError
+    from drsorch.outcomes import EXIT_BAD_INPUT, exit_code_for_error
+
+    plan, region, url, clock = served
+    wrong = cross_account_plan(5, waves=2, servers_per_wave=2, external_id="mistyped")
+    before = region.recorder.count("AssumeRole")
+    real_aws(wrong, profile=None, region="us-east-1", clock=clock, endpoint_url=url)
+    assert region.recorder.count("AssumeRole") == before  # a new run assumes at its first call
+    with pytest.raises(
+        CredentialsError, match=f"cannot assume {ROLE}, so nothing was changed"
+    ) as no:
+        real_aws(
+            wrong, profile=None, region="us-east-1", clock=clock, endpoint_url=url, assume_now=True
+        )
+    assert exit_code_for_error(no.value) == EXIT_BAD_INPUT
+    assert region.recorder.count("AssumeRole") == before + 1
+    world = real_aws(
+        plan, profile=None, region="us-east-1", clock=clock, endpoint_url=url, assume_now=True
+    )
+    assert world.options.target_account_id == DR

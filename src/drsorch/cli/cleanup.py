@@ -135,6 +135,7 @@ def cleanup_cmd(
             clock=RealClock(),
             endpoint_url=endpoint_url,
             execution_id=execution_id,
+            assume_now=True,  # a wrong --external-id is refused, nothing recorded
         )
         check_same_target(
             execution_id,

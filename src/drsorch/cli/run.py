@@ -586,6 +586,7 @@ def resume_cmd(
         execution_id=execution_id,
         on_retry=chatter.retried if chatter else None,
         on_lost_answer=chatter.lost_answer if chatter else None,
+        assume_now=True,  # a wrong --external-id is refused, the execution left resumable
     )
     check_same_target(
         execution_id,
