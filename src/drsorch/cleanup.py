@@ -90,6 +90,7 @@ def clean_up(
     say = log or (lambda text: None)
     start = clock.now()
     ids = recovery_instance_ids(record)
+    ids += [rid for rid in _launched_unrecorded(record, drs, say) if rid not in ids]
     failures: dict[str, str] = {}
     gone: list[str] = []
     to_end: list[str] = []
@@ -126,9 +127,14 @@ def clean_up(
     }
     attempted = [rid for rid in to_end if rid not in failures]
     terminated = _outcomes(drs, jobs, attempted, failures, timeout, ec2_of, job_for)
+    # A clean-up run again adds to what the earlier one did, never hides it: what it
+    # terminated stays terminated (not "already gone"), its jobs stay listed.
+    before = record.Cleanup
+    done_before = list(before.Terminated) if before else []
+    terminated = done_before + [rid for rid in terminated if rid not in done_before]
     entry = CleanupEntry(
         Status=_status(terminated, failures),
-        StartTime=start,
+        StartTime=before.StartTime if before else start,
         EndTime=max(clock.now(), start),
         Terminated=terminated,
         Failures=[
@@ -136,8 +142,8 @@ def clean_up(
             for rid in ids
             if rid in failures
         ],
-        AlreadyGone=gone,
-        JobIds=[job.job_id for job in jobs],
+        AlreadyGone=[rid for rid in gone if rid not in done_before],
+        JobIds=(list(before.JobIds) if before else []) + [job.job_id for job in jobs],
     )
     updated = record.model_copy(update={"Cleanup": entry})
     updated = ExecutionRecord.from_dict(updated.to_dict())  # validated, as stores keep it
@@ -145,6 +151,41 @@ def clean_up(
         store.put(updated)
     say(f"clean-up {entry.Status}: {len(terminated)} terminated, {len(entry.Failures)} failed")
     return updated
+
+
+def _launched_unrecorded(
+    record: ExecutionRecord, drs: DrsAdapter, say: Callable[[str], None]
+) -> list[str]:
+    """The recovery instances of launches the record could not follow to their end (the
+    engine stopped while their job ran: the server has a JobId and no instance): read
+    from those jobs now. A job still launching is said: run the clean-up again once it
+    ends."""
+    jobs = [
+        result.JobId
+        for wave in record.WaveStatus
+        for result in wave.ServerResults
+        if result.JobId and not result.RecoveryInstanceId
+    ]
+    jobs = list(dict.fromkeys(jobs))
+    if not jobs:
+        return []
+    try:
+        found = drs.describe_jobs(jobs)
+    except AwsError as exc:
+        say(f"clean-up: could not read the jobs the execution did not follow ({exc})")
+        return []
+    ids = []
+    for job_id in jobs:
+        job = found.get(job_id)
+        if job is None:
+            continue
+        ids += [p.recovery_instance_id for p in job.participants if p.recovery_instance_id]
+        if job.status not in JOB_ENDED:
+            say(
+                f"clean-up: job {job_id} is still launching: what it launches next is not "
+                "terminated; run the clean-up again once it has ended"
+            )
+    return ids
 
 
 def _status(

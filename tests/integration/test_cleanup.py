@@ -72,13 +72,18 @@ def test_a_drills_instances_are_terminated_and_the_record_says_so() -> None:
     assert any("COMPLETED" in line for line in logged)
 
 
-def test_a_second_clean_up_finds_them_already_gone() -> None:
+def test_a_second_clean_up_keeps_what_the_first_did() -> None:
+    """Run again, the clean-up finds nothing left and records nothing less: what the first
+    one terminated stays terminated (not "already gone"), with its jobs."""
     out = drill()
     first = clean_up(out.record, out.world.drs, out.clock)
     second = clean_up(first, out.world.drs, out.clock)
-    assert second.Cleanup is not None and second.Cleanup.Status == "COMPLETED"
-    assert second.Cleanup.Terminated == [] and second.Cleanup.JobIds == []
-    assert second.Cleanup.AlreadyGone == recovery_instance_ids(out.record)
+    assert first.Cleanup is not None and second.Cleanup is not None
+    assert second.Cleanup.Status == "COMPLETED" and second.Cleanup.AlreadyGone == []
+    assert second.Cleanup.Terminated == first.Cleanup.Terminated
+    assert sorted(second.Cleanup.Terminated) == sorted(recovery_instance_ids(out.record))
+    assert second.Cleanup.JobIds == first.Cleanup.JobIds
+    assert second.Cleanup.StartTime == first.Cleanup.StartTime
     assert len(out.calls("TerminateRecoveryInstances")) == 1
 
 
@@ -326,7 +331,9 @@ def test_cleanup_aws_builds_the_world_from_the_saved_plan(
     assert stored.Cleanup.Status == "COMPLETED" and len(stored.Cleanup.Terminated) == 4
     # again: nothing left, still exit 0
     code, out, err = cli("cleanup", execution, "--aws", "--json", "--store", str(db))
-    assert code == 0 and json.loads(out)["Cleanup"]["AlreadyGone"] == stored.Cleanup.Terminated
+    again = json.loads(out)["Cleanup"]
+    assert code == 0 and again["AlreadyGone"] == []
+    assert again["Terminated"] == stored.Cleanup.Terminated
 
 
 def test_cleanup_aws_exits_1_when_instances_are_left(
@@ -349,3 +356,33 @@ def test_cleanup_aws_refuses_other_credentials(
     monkeypatch.setattr("drsorch.cli.cleanup.real_aws", lambda plan, **kw: world)
     code, _, err = cli("cleanup", execution, "--aws", "--store", str(db))
     assert code == 2 and "eu-west-1" in err
+
+
+def test_what_a_launch_the_engine_did_not_follow_launched_is_terminated_too() -> None:
+    """The engine stopped while a server's LAUNCH job ran: the record has its JobId and no
+    recovery instance. The job launched one anyway; the clean-up reads it from the job and
+    terminates it, so exit 0 still means nothing is left running."""
+    from drsorch.history import ExecutionRecord
+
+    out = drill()
+    data = out.record.to_dict()
+    server = data["WaveStatus"][1]["ServerResults"][0]
+    hidden = server["RecoveryInstanceId"]
+    server.update(
+        Status="FAILED",
+        RecoveryInstanceId=None,
+        Ec2InstanceId=None,
+        LaunchedTime=None,
+        HealthyTime=None,
+        Error="execution ended while launching",
+    )
+    data.update(Status="FAILED", FailedServerCount=1)
+    data["WaveStatus"][1]["Status"] = "FAILED"
+    unfollowed = ExecutionRecord.model_validate(data)
+    assert hidden not in recovery_instance_ids(unfollowed)
+
+    record = clean_up(unfollowed, out.world.drs, out.clock)
+
+    assert record.Cleanup is not None and record.Cleanup.Status == "COMPLETED"
+    assert sorted(record.Cleanup.Terminated) == sorted(recovery_instance_ids(out.record))
+    assert hidden not in out.sim.account().recovery_instances
