@@ -24,7 +24,7 @@ from unittest import mock
 import pytest
 from tests.utils.engine import run_plan
 from tests.utils.plans import make_plan
-from tests.utils.stepfunctions import QUICK, SfnWorld, sfn_world
+from tests.utils.stepfunctions import ACCOUNT, QUICK, REGION, SfnWorld, sfn_world
 
 from drsorch.core.statuses import ExecutionStatus, ServerStatus, WaveStatus
 from drsorch.errors import RefusedError
@@ -307,6 +307,50 @@ def test_the_same_start_twice_gives_one_execution_and_launches_nothing_more() ->
             h.start(key="drill-7", plan=_parse(other))
         assert first.execution_id in str(refused.value)
         assert len(h.sfn.list_executions(stateMachineArn=h.state_machine_arn)["executions"]) == 1
+
+
+def test_a_workflow_that_cannot_start_leaves_no_running_record() -> None:
+    """StartExecution refused (a state machine that does not exist): the record saved
+    first ends FAILED, its lease given up, nothing launched; the same key again starts
+    nothing (that execution has ended)."""
+    from botocore.exceptions import ClientError
+
+    with sfn_world(_chain(1)) as h:
+        missing = h.state_machine_arn.rsplit(":", 1)[0] + ":nosuch"
+        with pytest.raises(ClientError):
+            starting.start(
+                h.plan,
+                store=h.store,
+                sfn=h.sfn,
+                state_machine_arn=missing,
+                key="k",
+                clock=h.clock,
+                initiated_by="tester",
+                source_account_id=ACCOUNT,
+                target_account_id=ACCOUNT,
+                region=REGION,
+            )
+        [record] = h.store.query()
+        assert record.Status == ExecutionStatus.FAILED
+        assert "could not be started" in record.Errors[-1].Message
+        assert h.store.lease_of(record.ExecutionId) is None and h.launched() == {}
+        again = starting.start(
+            h.plan,
+            store=h.store,
+            sfn=h.sfn,
+            state_machine_arn=missing,
+            key="k",
+            clock=h.clock,
+            initiated_by="tester",
+            source_account_id=ACCOUNT,
+            target_account_id=ACCOUNT,
+            region=REGION,
+        )
+        assert (again.execution_id, again.started, again.status) == (
+            record.ExecutionId,
+            False,
+            "FAILED",
+        )
 
 
 def _parse(data: Mapping[str, Any]) -> Any:

@@ -16,6 +16,7 @@ the execution the key already started.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -25,7 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drsorch.clock import Clock
-from drsorch.core import new_execution
+from drsorch.core import advance, new_execution
+from drsorch.core import messages as m
 from drsorch.core.state import load_state
 from drsorch.core.state_types import EnvironmentDetails
 from drsorch.errors import RefusedError
@@ -131,6 +133,8 @@ def start(
                 "plan needs a different key"
             )
         start_time = state["start_time"]
+        if record.Status.terminal:  # it ended (its workflow could not start): not again
+            return Started(execution_id, workflow_arn, False, record.Status.value)
     else:
         environment: EnvironmentDetails = {
             "kind": "aws",
@@ -162,10 +166,26 @@ def start(
         "BackstopTime": backstop_time(start_time, plan),
         "ExternalId": plan.target.external_id if plan.target else None,
     }
-    started = _start_workflow(sfn, state_machine_arn, name, workflow_arn, given)
+    try:
+        started = _start_workflow(sfn, state_machine_arn, name, workflow_arn, given)
+    except Exception as exc:
+        if record is None:  # made by this call: it must not stay RUNNING with no driver
+            _never_started(keeper, state, clock, exc)
+        raise
     current = store.get(execution_id)
     status = current.Status.value if current is not None else "RUNNING"
     return Started(execution_id, workflow_arn, started, status)
+
+
+def _never_started(keeper: Keeper, state: Any, clock: Clock, exc: BaseException) -> None:
+    """End the execution this call saved FAILED: its workflow could not be started, so
+    nothing was (or will be) launched. Best effort: the caller raises ``exc`` anyway."""
+    reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+    message = f"the Step Functions workflow could not be started: {reason}"
+    advance(state, m.ApiFailed("drsorch", message, fatal=True), clock.now())
+    with contextlib.suppress(Exception):
+        keeper.save(state, force=True)
+        keeper.release(state["execution_id"])
 
 
 def _start_workflow(
