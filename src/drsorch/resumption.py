@@ -11,8 +11,8 @@ lease again, atomically, when it claims it, and validates the state again when i
 from __future__ import annotations
 
 from drsorch.core.state import State, load_state
-from drsorch.errors import RefusedError
-from drsorch.ownership import may_take_over
+from drsorch.errors import LeaseHeldError, RefusedError
+from drsorch.ownership import holder_is_gone, may_take_over
 from drsorch.plan import Plan, parse_plan
 from drsorch.redaction import check_given, restore
 from drsorch.store.base import HistoryStore, Lease, LeaseStore, check_claim
@@ -54,6 +54,15 @@ def resumable_state(
             "--region it ran with) to resume it"
         )
     current = store.lease_of(execution_id) if isinstance(store, LeaseStore) else None
+    if current is not None and now < current.expires_at and holder_is_gone(current.holder):
+        raise LeaseHeldError(
+            f"execution {execution_id} was driven by {current.holder}, whose process is "
+            f"gone; its lease runs {current.expires_at - now:.0f} s more (until "
+            f"{current.ends()}): resume it then",
+            holder=current.holder,
+            expires_at=current.expires_at,
+            expired=False,
+        )
     takeover = may_take_over(current, now, force=force)
     # The same rule the store applies when the runner claims the lease: refuse up front.
     check_claim(execution_id, current, Lease("this resume", now), now, takeover)

@@ -213,6 +213,24 @@ def test_resume_refuses_what_it_cannot_resume(tmp_path: Any) -> None:
         assert result.exit_code == 2 and message in result.stderr
 
 
+def test_resume_says_when_a_dead_engine_s_lease_ends(tmp_path: Any) -> None:
+    """kill -9, then resume at once: the lease is still live for up to 2 minutes. The
+    refusal says the engine is gone and when to resume, not "wait for it to end"."""
+    import time
+
+    from drsorch.store import SqliteStore
+    from drsorch.store.base import Lease
+
+    db = tmp_path / "h.db"
+    _, aws_id = crashed_into(db, environment="aws")
+    with SqliteStore(db) as store:  # the dead engine's lease, 90 s of it left
+        store.claim(aws_id, Lease(GONE, time.time() + 90), time.time() + 1e9, takeover=True)
+    result = resume_cli(db, aws_id, "--aws")
+    assert result.exit_code == 2, result.stderr
+    assert f"was driven by {GONE}, whose process is gone" in result.stderr
+    assert "s more (until " in result.stderr and "resume it then" in result.stderr
+
+
 def test_resume_closes_a_simulated_execution_whose_engine_is_gone(tmp_path: Any) -> None:
     """Nothing can continue it (its region ended with its process): recorded FAILED, the
     launches under way FAILED with their outcome unknown, the rest CANCELLED; exit 1. A

@@ -353,11 +353,14 @@ class Lease:
     expires_at: float
 
     def describe(self) -> str:
+        return f"{self.holder} (lease until {self.ends()})"
+
+    def ends(self) -> str:
+        """When the lease ends, for people: ``2026-12-03 02:39:00 UTC``."""
         try:
-            when = datetime.fromtimestamp(self.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            return datetime.fromtimestamp(self.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         except (ValueError, OverflowError, OSError):  # a time no calendar holds: say it raw
-            when = f"{self.expires_at:g} s after the epoch"
-        return f"{self.holder} (lease until {when})"
+            return f"{self.expires_at:g} s after the epoch"
 
 
 @runtime_checkable
