@@ -11,7 +11,7 @@ lease again, atomically, when it claims it, and validates the state again when i
 from __future__ import annotations
 
 from drsorch.core.state import State, load_state
-from drsorch.errors import LeaseHeldError, RefusedError
+from drsorch.errors import LeaseHeldError, PlanError, RefusedError
 from drsorch.ownership import holder_is_gone, may_take_over
 from drsorch.plan import Plan, parse_plan
 from drsorch.redaction import check_given, restore
@@ -84,5 +84,13 @@ def check_same_target(
 
 def plan_as_it_ran(state: State, *, external_id: str | None) -> Plan:
     """The plan a saved state ran, its ExternalId (never saved) given back, so the role can
-    be assumed anew (resume, clean-up). RefusedError when the ExternalId is missing."""
-    return parse_plan(restore(dict(state), external_id=external_id)["plan"])
+    be assumed anew (resume, clean-up). RefusedError when the ExternalId is missing, or
+    when the one given is no valid ExternalId (one line naming ``--external-id``)."""
+    plan = restore(dict(state), external_id=external_id)["plan"]
+    try:
+        return parse_plan(plan)
+    except PlanError as exc:
+        wrong = [p for p in exc.problems if p.startswith("Target.ExternalId")]
+        if external_id is None or not wrong:
+            raise  # the saved plan itself: its every problem, as validate lists them
+        raise RefusedError(f"--external-id: {wrong[0].split(': ', 1)[-1]}") from None

@@ -245,3 +245,23 @@ def test_the_simulator_endpoint_refuses_a_bad_content_length() -> None:
             conn.endheaders()
             assert conn.getresponse().status == status
             conn.close()
+
+
+def test_an_external_id_that_is_no_external_id_is_one_line_naming_the_option() -> None:
+    from tests.utils.plans import make_plan
+
+    from drsorch.resumption import plan_as_it_ran
+
+    raw = make_plan(1, waves=1, servers_per_wave=1)
+    raw["Target"] = {
+        "AccountId": "222222222222",
+        "Region": "us-east-1",
+        "RoleArn": "arn:aws:iam::222222222222:role/DrsOrchestratorRole",
+        "ExternalId": "dr-2026",
+    }
+    saved = for_disk({"plan": raw})
+    with pytest.raises(RefusedError) as refused:
+        plan_as_it_ran(saved, external_id="x")  # one character: no valid ExternalId
+    assert str(refused.value).startswith("--external-id: 'x' is not a valid ExternalId")
+    assert "\n" not in str(refused.value)
+    assert plan_as_it_ran(saved, external_id="dr-2026").target is not None
