@@ -162,7 +162,8 @@ def estimate_lines(
     lines.append(_row("Total recovery time", e.total, str(e.completed)))
     lines.append("")
     lines.append(_rto_line(e))
-    lines.append(f"({e.runs} runs in {elapsed:.1f}s; waves and total over completed runs)")
+    footer = f"({e.runs} runs in {elapsed:.1f}s; a wave's figures over the runs it completed in)"
+    lines.append(footer)
     return [line[:80] for line in lines]
 
 
