@@ -317,8 +317,9 @@ def test_a_workflow_that_cannot_start_leaves_no_running_record() -> None:
 
     with sfn_world(_chain(1)) as h:
         missing = h.state_machine_arn.rsplit(":", 1)[0] + ":nosuch"
-        with pytest.raises(ClientError):
-            starting.start(
+
+        def start_on_missing() -> starting.Started:
+            return starting.start(
                 h.plan,
                 store=h.store,
                 sfn=h.sfn,
@@ -330,22 +331,14 @@ def test_a_workflow_that_cannot_start_leaves_no_running_record() -> None:
                 target_account_id=ACCOUNT,
                 region=REGION,
             )
+
+        with pytest.raises(ClientError):
+            start_on_missing()
         [record] = h.store.query()
         assert record.Status == ExecutionStatus.FAILED
         assert "could not be started" in record.Errors[-1].Message
         assert h.store.lease_of(record.ExecutionId) is None and h.launched() == {}
-        again = starting.start(
-            h.plan,
-            store=h.store,
-            sfn=h.sfn,
-            state_machine_arn=missing,
-            key="k",
-            clock=h.clock,
-            initiated_by="tester",
-            source_account_id=ACCOUNT,
-            target_account_id=ACCOUNT,
-            region=REGION,
-        )
+        again = start_on_missing()
         assert (again.execution_id, again.started, again.status) == (
             record.ExecutionId,
             False,
