@@ -90,7 +90,10 @@ def clean_up(
     say = log or (lambda text: None)
     start = clock.now()
     ids = recovery_instance_ids(record)
-    ids += [rid for rid in _launched_unrecorded(record, drs, say) if rid not in ids]
+    launched = _launched_unrecorded(
+        record, drs, clock, say, deadline=start + timeout, poll_seconds=poll_seconds
+    )
+    ids += [rid for rid in launched if rid not in ids]
     failures: dict[str, str] = {}
     gone: list[str] = []
     to_end: list[str] = []
@@ -154,38 +157,47 @@ def clean_up(
 
 
 def _launched_unrecorded(
-    record: ExecutionRecord, drs: DrsAdapter, say: Callable[[str], None]
+    record: ExecutionRecord,
+    drs: DrsAdapter,
+    clock: Clock,
+    say: Callable[[str], None],
+    *,
+    deadline: float,
+    poll_seconds: float,
 ) -> list[str]:
     """The recovery instances of launches the record could not follow to their end (the
-    engine stopped while their job ran: the server has a JobId and no instance): read
-    from those jobs now. A job still launching is said: run the clean-up again once it
-    ends."""
-    jobs = [
+    engine stopped while their job ran: the server has a JobId and no instance), read from
+    those jobs, once they have ended: a job still launching is followed (polled, as the
+    TERMINATE jobs are) until it ends or ``deadline``, so what it launches is not left
+    running. One still going at the deadline is said."""
+    job_ids = [
         result.JobId
         for wave in record.WaveStatus
         for result in wave.ServerResults
         if result.JobId and not result.RecoveryInstanceId
     ]
-    jobs = list(dict.fromkeys(jobs))
-    if not jobs:
+    job_ids = list(dict.fromkeys(job_ids))
+    if not job_ids:
         return []
     try:
-        found = drs.describe_jobs(jobs)
+        found = drs.describe_jobs(job_ids)
     except AwsError as exc:
         say(f"clean-up: could not read the jobs the execution did not follow ({exc})")
         return []
-    ids = []
-    for job_id in jobs:
-        job = found.get(job_id)
-        if job is None:
-            continue
-        ids += [p.recovery_instance_id for p in job.participants if p.recovery_instance_id]
+    jobs = [found[job_id] for job_id in job_ids if job_id in found]
+    running = [job.job_id for job in jobs if job.status not in JOB_ENDED]
+    if running:
+        say(f"clean-up: waiting for LAUNCH job(s) {', '.join(running)} to end first")
+        jobs = _follow(drs, clock, jobs, deadline=deadline, poll_seconds=poll_seconds)
+    for job in jobs:
         if job.status not in JOB_ENDED:
             say(
-                f"clean-up: job {job_id} is still launching: what it launches next is not "
-                "terminated; run the clean-up again once it has ended"
+                f"clean-up: LAUNCH job {job.job_id} is still running: what it launches next "
+                "is not terminated; run the clean-up again once it has ended"
             )
-    return ids
+    return [
+        p.recovery_instance_id for job in jobs for p in job.participants if p.recovery_instance_id
+    ]
 
 
 def _status(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -358,16 +359,14 @@ def test_cleanup_aws_refuses_other_credentials(
     assert code == 2 and "eu-west-1" in err
 
 
-def test_what_a_launch_the_engine_did_not_follow_launched_is_terminated_too() -> None:
-    """The engine stopped while a server's LAUNCH job ran: the record has its JobId and no
-    recovery instance. The job launched one anyway; the clean-up reads it from the job and
-    terminates it, so exit 0 still means nothing is left running."""
+def _unfollowed(out: Any) -> tuple[Any, str, str]:
+    """The drill's record as an engine stopped during wave 2's first launch leaves it: that
+    server has its JobId and no recovery instance. With the instance id and the job id."""
     from drsorch.history import ExecutionRecord
 
-    out = drill()
     data = out.record.to_dict()
     server = data["WaveStatus"][1]["ServerResults"][0]
-    hidden = server["RecoveryInstanceId"]
+    hidden, job_id = server["RecoveryInstanceId"], server["JobId"]
     server.update(
         Status="FAILED",
         RecoveryInstanceId=None,
@@ -378,7 +377,47 @@ def test_what_a_launch_the_engine_did_not_follow_launched_is_terminated_too() ->
     )
     data.update(Status="FAILED", FailedServerCount=1)
     data["WaveStatus"][1]["Status"] = "FAILED"
-    unfollowed = ExecutionRecord.model_validate(data)
+    return ExecutionRecord.model_validate(data), hidden, job_id
+
+
+def test_a_launch_still_running_is_followed_to_its_end_then_cleaned_up() -> None:
+    """At clean-up time the unfollowed LAUNCH job still runs (DRS says STARTED, nothing
+    launched yet): it is polled on the clock until it ends, then what it launched is
+    terminated."""
+    import dataclasses
+
+    out = drill()
+    unfollowed, hidden, job_id = _unfollowed(out)
+    drs = out.world.drs
+    real = drs.describe_jobs
+    asked: list[float] = []
+
+    def describe_jobs(job_ids: Any) -> Any:
+        found = dict(real(job_ids))
+        if job_id in found and len(asked) < 3:  # still launching the first three times
+            asked.append(out.clock.now())
+            found[job_id] = dataclasses.replace(found[job_id], status="STARTED", participants=())
+        return found
+
+    drs.describe_jobs = describe_jobs  # type: ignore[method-assign]
+    said: list[str] = []
+    record = clean_up(unfollowed, drs, out.clock, log=said.append)
+
+    assert len(asked) == 3 and all(
+        b - a == pytest.approx(POLL_SECONDS) for a, b in itertools.pairwise(asked)
+    )
+    assert any(f"waiting for LAUNCH job(s) {job_id}" in line for line in said), said
+    assert record.Cleanup is not None and record.Cleanup.Status == "COMPLETED"
+    assert hidden in record.Cleanup.Terminated
+    assert hidden not in out.sim.account().recovery_instances
+
+
+def test_what_a_launch_the_engine_did_not_follow_launched_is_terminated_too() -> None:
+    """The engine stopped while a server's LAUNCH job ran: the record has its JobId and no
+    recovery instance. The job launched one anyway; the clean-up reads it from the job and
+    terminates it, so exit 0 still means nothing is left running."""
+    out = drill()
+    unfollowed, hidden, _ = _unfollowed(out)
     assert hidden not in recovery_instance_ids(unfollowed)
 
     record = clean_up(unfollowed, out.world.drs, out.clock)

@@ -104,7 +104,8 @@ def test_an_engine_break_still_cleans_the_drill_up(
     record = stored(db)
     assert record.Status == "FAILED" and launched(record)
     assert record.Cleanup is not None and record.Cleanup.Status == "COMPLETED"
-    assert record.Cleanup.Terminated == launched(record)
+    # what the record names, and what wave 2's launch, cut short, launched meanwhile
+    assert set(launched(record)) < set(record.Cleanup.Terminated)
     assert f"clean-up of {record.ExecutionId}: COMPLETED" in err
 
 
@@ -125,9 +126,10 @@ def test_an_engine_break_whose_clean_up_fails_says_how_to_do_it(
     assert "the clean-up failed too (ConnectionError: DRS unreachable)" in err
     assert f"until you run: {command}" in err
     assert record.Cleanup is None
-    # wave 2's job was still launching: what it launches no clean-up can find
+    # wave 2's job was still launching: `drsorch cleanup` follows it
     [job] = still_launching(record)
-    assert f"DRS job(s) {job} were still launching servers" in err and "DRS console" in err
+    assert f"DRS job(s) {job} were still launching servers" in err
+    assert "`drsorch cleanup` waits for them to end" in err
 
 
 def test_a_stop_at_once_prints_the_cleanup_command_and_that_command_cleans_up(
@@ -153,7 +155,9 @@ def test_a_stop_at_once_prints_the_cleanup_command_and_that_command_cleans_up(
     code, _, err = cli(*command.split()[1:])
     assert code == 0, err
     cleaned = stored(db)
-    assert cleaned.Cleanup is not None and cleaned.Cleanup.Terminated == launched(record)
+    assert cleaned.Cleanup is not None
+    # what the record names, and what the jobs still launching at the stop launched
+    assert set(launched(record)) < set(cleaned.Cleanup.Terminated)
 
 
 def test_a_stop_at_once_of_a_simulated_drill_leaves_nothing_running(

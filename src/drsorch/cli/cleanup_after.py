@@ -199,12 +199,12 @@ class CleanupAfter:
             self._in_flight(record)
 
     def _in_flight(self, record: ExecutionRecord) -> None:
-        """Say which launches no clean-up can reach (an AWS drill: a simulated region ends
-        with its process)."""
+        """Say which launches were left running (an AWS drill: a simulated region ends
+        with its process): the clean-up follows them to their end (drsorch.cleanup)."""
         jobs = still_launching(record)
         if jobs and not self.simulated:
             _err(
                 f"--cleanup-after: DRS job(s) {', '.join(jobs)} were still launching servers "
-                "when drsorch stopped: the instances they launch are in no record, so no "
-                "clean-up finds them; terminate them in the DRS console once the jobs end"
+                "when drsorch stopped: `drsorch cleanup` waits for them to end and "
+                "terminates what they launched too"
             )
