@@ -216,3 +216,36 @@ def test_the_cleanup_command_quotes_what_it_was_given() -> None:
         "drsorch cleanup e1 --aws --profile 'dr team' --region eu-west-1 "
         "--endpoint-url http://127.0.0.1:4566 --store 'sqlite:////tmp/my history.db'"
     )
+
+
+@pytest.mark.parametrize("sent", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_during_drsorch_cleanup_stops_it_saying_what_to_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_world: list[World], sent: str
+) -> None:
+    """``drsorch cleanup`` interrupted (Ctrl-C, SIGTERM, or the terminal gone): one line
+    saying nothing was recorded and the command to run again; exit 1 (instances may still
+    run), never click's "Aborted!" or a silent death."""
+    import signal
+
+    signum = getattr(signal, sent)
+    db = tmp_path / "h.db"
+    code, _, _ = cli("run", str(EXAMPLE), "--aws", "--store", str(db))
+    assert code == 0
+    record = stored(db)
+
+    def interrupted(*args: Any, **kw: Any) -> Any:
+        handler = signal.getsignal(signum)
+        assert callable(handler)
+        handler(signum, None)
+        raise AssertionError("not stopped")
+
+    monkeypatch.setattr("drsorch.cli.cleanup.clean_up", interrupted)
+    code, out, err = cli("cleanup", record.ExecutionId, "--aws", "--store", str(db))
+    assert code == 1 and out == ""
+    command = f"drsorch cleanup {record.ExecutionId} --aws --region us-east-1 --store {db}"
+    assert err == (
+        f"stopped: the clean-up of {record.ExecutionId} did not finish and was not recorded; "
+        f"TERMINATE jobs it started go on. Once they end, run: {command}\n"
+    )
+    assert stored(db).Cleanup is None
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back

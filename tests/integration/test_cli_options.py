@@ -53,6 +53,10 @@ def assert_usage_error(result: Result, option: str) -> None:
         (["--bogus"], "error: No such option '--bogus' (see 'drsorch --help')"),
         (["run"], "error: Missing argument 'PLAN' (see 'drsorch run --help')"),
         (
+            ["history", "--plan"],
+            "error: Option '--plan' requires an argument (see 'drsorch history --help')",
+        ),
+        (
             ["run", str(EXAMPLE), "--seed", "nan"],
             "error: Invalid value for '--seed': 'nan' is not a valid whole number "
             "(see 'drsorch run --help')",

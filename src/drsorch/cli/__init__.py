@@ -47,16 +47,23 @@ class _OneLineUsageError(click.UsageError):
     """A usage error said in one line on stderr, with where to read more (click's own
     is four: the usage, a hint, a blank line and the error)."""
 
+    def __init__(self, message: str, ctx: click.Context | None, path: str) -> None:
+        super().__init__(message, ctx)
+        self.path = path
+
     def show(self, file: Any = None) -> None:
-        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        hint = f" (see '{self.path} --help')" if self.path else ""
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.write(f"error: {self.format_message().rstrip('.')}{hint}\n")
 
 
-def _one_line(exc: click.UsageError) -> click.UsageError:
+def _one_line(exc: click.UsageError, path: str) -> click.UsageError:
+    """``exc`` said in one line; ``path`` names the command when the error does not (the
+    option parser raises some without their context: "Option '--plan' requires...")."""
     if isinstance(exc, _OneLineUsageError | click.exceptions.NoArgsIsHelpError):
         return exc  # already one line, or a bare command that shows its help
-    return _OneLineUsageError(exc.format_message(), exc.ctx)
+    where = exc.ctx.command_path if exc.ctx is not None else path
+    return _OneLineUsageError(exc.format_message(), exc.ctx, where)
 
 
 class _Drsorch(click.Group):
@@ -83,13 +90,20 @@ class _Drsorch(click.Group):
         try:
             return super().make_context(*args, **kwargs)
         except click.UsageError as exc:  # drsorch's own options: --bogus
-            raise _one_line(exc) from None
+            raise _one_line(exc, "drsorch") from None
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        ctx.meta["drsorch.command"] = name  # for the hint of an error without its context
+        return name, command, rest
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # a command unknown, or its options and arguments
-            raise _one_line(exc) from None
+            name = ctx.meta.get("drsorch.command")
+            path = f"{ctx.command_path} {name}" if name else ctx.command_path
+            raise _one_line(exc, path) from None
 
 
 @click.group(cls=_Drsorch, context_settings={"help_option_names": ["-h", "--help"]})

@@ -9,6 +9,7 @@ so it is refused; ``run --cleanup-after`` cleans a simulated drill up in its own
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 import click
@@ -17,6 +18,7 @@ from drsorch.cleanup import DEFAULT_TIMEOUT, check_cleanable, clean_up
 from drsorch.cli import main
 from drsorch.cli.params import ENDPOINT_URL, FiniteFloatRange
 from drsorch.cli.render import describe_cleanup, echo_json, exits_on_errors, record_json
+from drsorch.cli.signals import stop_at_once
 from drsorch.clock import RealClock
 from drsorch.core.state import load_state
 from drsorch.errors import RefusedError
@@ -72,6 +74,27 @@ def _load_plan(store: HistoryStore, execution_id: str, external_id: str | None) 
         )
     state = load_state(saved, execution_id=execution_id)
     return plan_as_it_ran(state, external_id=external_id)
+
+
+def cleanup_command(
+    execution_id: str,
+    *,
+    region: str,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+    store_url: str | None = None,
+) -> str:
+    """The ``drsorch cleanup`` command line that terminates an AWS drill's instances, with
+    the options the run was given (shell-quoted)."""
+    words = ["drsorch", "cleanup", execution_id, "--aws"]
+    if profile:
+        words += ["--profile", profile]
+    words += ["--region", region]
+    if endpoint_url:
+        words += ["--endpoint-url", endpoint_url]
+    if store_url:
+        words += ["--store", store_url]
+    return shlex.join(words)
 
 
 @main.command("cleanup")
@@ -143,7 +166,28 @@ def cleanup_cmd(
             credentials_for=(world.options.target_account_id, world.options.region),
         )
         log = None if as_json else (lambda text: click.echo(printable(text), err=True))
-        record = clean_up(record, world.drs, world.clock, store=store, timeout=timeout, log=log)
+        try:
+            with stop_at_once():  # Ctrl-C, SIGTERM, SIGHUP
+                record = clean_up(
+                    record, world.drs, world.clock, store=store, timeout=timeout, log=log
+                )
+        except KeyboardInterrupt:
+            again = cleanup_command(
+                execution_id,
+                region=world.options.region,
+                profile=profile,
+                endpoint_url=endpoint_url,
+                store_url=store_url,
+            )
+            click.echo(
+                printable(
+                    f"stopped: the clean-up of {execution_id} did not finish and was not "
+                    "recorded; TERMINATE jobs it started go on. Once they end, run: "
+                    f"{again}"
+                ),
+                err=True,
+            )
+            sys.exit(EXIT_FAILED)  # instances may still run
     finally:
         store.close()
     if as_json:

@@ -19,20 +19,14 @@ command afterwards.
 
 from __future__ import annotations
 
-import contextlib
-import shlex
-import signal
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import FrameType
-from typing import Any
 
 import click
 
 from drsorch.cleanup import clean_up
-from drsorch.cli.cleanup import echo_cleanup
-from drsorch.cli.signals import restore, take_over
+from drsorch.cli.cleanup import cleanup_command, echo_cleanup
+from drsorch.cli.signals import stop_at_once
 from drsorch.core.statuses import ExecutionStatus
 from drsorch.errors import DrsorchError
 from drsorch.history import ExecutionRecord
@@ -40,28 +34,7 @@ from drsorch.store.base import HistoryStore
 from drsorch.text import printable
 from drsorch.wiring import World
 
-__all__ = ["CleanupAfter", "cleanup_command", "still_launching"]
-
-
-def cleanup_command(
-    execution_id: str,
-    *,
-    region: str,
-    profile: str | None = None,
-    endpoint_url: str | None = None,
-    store_url: str | None = None,
-) -> str:
-    """The ``drsorch cleanup`` command line that terminates an AWS drill's instances, with
-    the options the run was given (shell-quoted)."""
-    words = ["drsorch", "cleanup", execution_id, "--aws"]
-    if profile:
-        words += ["--profile", profile]
-    words += ["--region", region]
-    if endpoint_url:
-        words += ["--endpoint-url", endpoint_url]
-    if store_url:
-        words += ["--store", store_url]
-    return shlex.join(words)
+__all__ = ["CleanupAfter", "cleanup_command", "still_launching", "stop_at_once"]
 
 
 #: How the record names a server whose LAUNCH job was still running when the engine
@@ -81,24 +54,6 @@ def still_launching(record: ExecutionRecord) -> list[str]:
         and (result.Error or "").startswith(_STILL_LAUNCHING)
     }
     return sorted(jobs)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _stop_at_once() -> Iterator[None]:
-    """Ctrl-C, SIGTERM or SIGHUP stops what runs here at once (KeyboardInterrupt)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous: dict[signal.Signals, Any] = {}
-    take_over(_interrupt, previous)
-    try:
-        yield
-    finally:
-        restore(previous)
 
 
 def _err(text: str) -> None:
@@ -155,7 +110,7 @@ class CleanupAfter:
         if record.ExecutionType != "DRILL":
             return record
         try:
-            with _stop_at_once():
+            with stop_at_once():
                 return clean_up(record, self.world.drs, self.world.clock, store=self.store, log=log)
         except DrsorchError as exc:  # the drill's own outcome stands
             again = "" if self.simulated else f"; try again: {self.command}"
@@ -172,7 +127,7 @@ class CleanupAfter:
             return
         _err("--cleanup-after: the drill's recovery instances still run: terminating them anyway")
         try:
-            with _stop_at_once():
+            with stop_at_once():
                 cleaned = clean_up(
                     record, self.world.drs, self.world.clock, store=self.store, log=_err
                 )

@@ -9,12 +9,14 @@ background job ignores Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import signal
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
-__all__ = ["STOP_SIGNALS", "restore", "take_over"]
+__all__ = ["STOP_SIGNALS", "restore", "stop_at_once", "take_over"]
 
 STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM) + (
     (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
@@ -36,3 +38,21 @@ def restore(handled: dict[signal.Signals, Any]) -> None:
     """Give the signals of ``handled`` back the handlers they had."""
     for signum, previous in handled.items():
         signal.signal(signum, previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def stop_at_once() -> Iterator[None]:
+    """Ctrl-C, SIGTERM or SIGHUP stops what runs here at once (KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[signal.Signals, Any] = {}
+    take_over(_interrupt, previous)
+    try:
+        yield
+    finally:
+        restore(previous)
