@@ -69,6 +69,22 @@ def once_wave_1_completed(monkeypatch: pytest.MonkeyPatch, error: BaseException)
     monkeypatch.setattr(Stepper, "settle", breaking)
 
 
+def signalled(sent: str) -> Any:
+    """A clean-up that receives the signal named ``sent`` as it starts: what the handler in
+    place then does (the clean-up's own: stop at once, no graceful cancel first)."""
+    import signal
+
+    signum = getattr(signal, sent)
+
+    def interrupted(*args: Any, **kw: Any) -> Any:
+        handler = signal.getsignal(signum)
+        assert callable(handler)
+        handler(signum, None)
+        raise AssertionError("not stopped")
+
+    return interrupted
+
+
 @pytest.fixture
 def aws_world(monkeypatch: pytest.MonkeyPatch) -> list[World]:
     """``run --aws`` and ``cleanup --aws`` get one simulated world, recorded as an AWS run
@@ -179,16 +195,7 @@ def test_a_ctrl_c_during_the_clean_up_stops_it_at_once(
     """Ctrl-C, SIGTERM or SIGHUP (the terminal went away) during the clean-up."""
     import signal
 
-    signum = getattr(signal, sent)
-
-    def interrupted(*args: Any, **kw: Any) -> Any:
-        # the clean-up's own handler: the first signal stops it, no graceful cancel first
-        handler = signal.getsignal(signum)
-        assert callable(handler)
-        handler(signum, None)
-        raise AssertionError("not stopped")
-
-    monkeypatch.setattr("drsorch.cli.cleanup_after.clean_up", interrupted)
+    monkeypatch.setattr("drsorch.cli.cleanup_after.clean_up", signalled(sent))
     db = tmp_path / "h.db"
     code, _, err = cli(
         "run", str(EXAMPLE), "--aws", "--cleanup-after", "--json", "--store", str(db)
@@ -227,19 +234,11 @@ def test_a_signal_during_drsorch_cleanup_stops_it_saying_what_to_run(
     run), never click's "Aborted!" or a silent death."""
     import signal
 
-    signum = getattr(signal, sent)
     db = tmp_path / "h.db"
     code, _, _ = cli("run", str(EXAMPLE), "--aws", "--store", str(db))
     assert code == 0
     record = stored(db)
-
-    def interrupted(*args: Any, **kw: Any) -> Any:
-        handler = signal.getsignal(signum)
-        assert callable(handler)
-        handler(signum, None)
-        raise AssertionError("not stopped")
-
-    monkeypatch.setattr("drsorch.cli.cleanup.clean_up", interrupted)
+    monkeypatch.setattr("drsorch.cli.cleanup.clean_up", signalled(sent))
     code, out, err = cli("cleanup", record.ExecutionId, "--aws", "--store", str(db))
     assert code == 1 and out == ""
     command = f"drsorch cleanup {record.ExecutionId} --aws --region us-east-1 --store {db}"
