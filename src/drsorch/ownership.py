@@ -75,7 +75,8 @@ def _is_zombie(pid: int) -> bool:
     except OSError:
         return False
     # "PID (COMMAND) STATE ...": COMMAND may hold spaces and parentheses.
-    state = text[text.rfind(b")") + 2 : text.rfind(b")") + 3]
+    end = text.rfind(b")")
+    state = text[end + 2 : end + 3]
     return state in (b"Z", b"X")
 
 

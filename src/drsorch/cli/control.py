@@ -55,8 +55,7 @@ def _engine_note(store: HistoryStore, record: ExecutionRecord) -> str:
     simulated execution whose engine is gone FAILED: nothing can continue it)."""
     execution_id = record.ExecutionId
     lease = store.lease_of(execution_id) if isinstance(store, LeaseStore) else None
-    gone = lease is None or holder_is_gone(lease.holder)
-    if lease is not None and not gone and lease.expires_at > time.time():
+    if lease is not None and lease.expires_at > time.time() and not holder_is_gone(lease.holder):
         return f"its engine ({lease.holder}) acts on it at its next step"
     if is_simulated(record):
         return (

@@ -25,7 +25,7 @@ from drsorch.cli.render import (
     record_json,
     render_record,
 )
-from drsorch.cli.signals import restore, take_over
+from drsorch.cli.signals import interrupt, restore, take_over
 from drsorch.cli.streams import guard_std_streams
 from drsorch.cli.verbose import VerboseLog
 from drsorch.clock import RealClock, VirtualClock
@@ -429,13 +429,10 @@ def _drive(
     #: The signals this run handles, and the handlers they had.
     previous: dict[signal.Signals, Any] = {}
 
-    def stop_now(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
     def cancel(signum: int, frame: FrameType | None) -> None:
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         runner.cancel(f"cancelled with {name}")
-        take_over(stop_now, previous)  # a second one stops at once
+        take_over(interrupt, previous)  # a second one stops at once
         # The signal may land while the main thread writes to the same stream: a re-entrant
         # write raises RuntimeError. The cancel is asked for either way.
         with contextlib.suppress(RuntimeError, OSError):

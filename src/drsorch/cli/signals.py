@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
-__all__ = ["STOP_SIGNALS", "restore", "stop_at_once", "take_over"]
+__all__ = ["STOP_SIGNALS", "interrupt", "restore", "stop_at_once", "take_over"]
 
 STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM) + (
     (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
@@ -40,7 +40,8 @@ def restore(handled: dict[signal.Signals, Any]) -> None:
         signal.signal(signum, previous)
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
+def interrupt(signum: int, frame: FrameType | None) -> None:
+    """A handler that stops what runs at once: KeyboardInterrupt, whatever the signal."""
     raise KeyboardInterrupt
 
 
@@ -51,7 +52,7 @@ def stop_at_once() -> Iterator[None]:
         yield
         return
     previous: dict[signal.Signals, Any] = {}
-    take_over(_interrupt, previous)
+    take_over(interrupt, previous)
     try:
         yield
     finally:
